@@ -1,0 +1,624 @@
+"""AutoencoderTransformer: the scikit-learn face of a PyTorch autoencoder."""
+
+import re
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _net
+from ._modules import ACTIVATIONS, INITS
+from ._schedules import SCHEDULES, check_schedule_params
+from ._scaling import Scaling
+
+_DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
+
+
+class AutoencoderTransformer(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
+    """Nonlinear dimensionality reduction with a PyTorch autoencoder.
+
+    A drop-in for :class:`sklearn.decomposition.PCA`: ``fit`` trains an
+    encoder ``X -> Z`` (``Z`` has ``n_components`` columns) and a mirrored
+    decoder ``Z -> X`` to minimize the squared reconstruction error;
+    ``transform`` encodes and ``inverse_transform`` decodes. Training runs
+    through a private :class:`skorch.NeuralNet`, kept as ``net_``.
+
+    Read more in the :ref:`User Guide <user_guide>`.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Width of the code (number of output features of ``transform``). Must be
+        at most the number of features of ``X``.
+
+    hidden_layer_sizes : array-like of int or int, default=(256, 128)
+        Widths of the encoder's hidden layers, input side first. The decoder
+        mirrors them. ``()`` gives a linear-size encoder ``X -> Z`` (with
+        ``activation="identity"`` it learns PCA's subspace).
+
+    activation : {"relu", "leaky_relu", "elu", "gelu", "selu", "tanh", \
+            "sigmoid", "logistic", "identity"}, default="relu"
+        Activation of the hidden layers (``"logistic"`` is an alias of
+        ``"sigmoid"``, as in :class:`~sklearn.neural_network.MLPRegressor`).
+
+    output_activation : str, default="identity"
+        Activation applied to the reconstruction, one of the names accepted by
+        ``activation``. The code layer is always linear.
+
+    residual : bool, default=False
+        Add a skip connection around every hidden layer (through a bias-free
+        linear projection where the widths differ). Lets gradients reach the
+        first layers of deep networks.
+
+    normalization : {None, "batch", "layer"}, default=None
+        Normalization after each hidden linear layer, before the activation.
+
+    dropout : float in [0, 1), default=0.0
+        Dropout probability after each hidden activation (training only).
+
+    init : {"auto", "default", "kaiming_uniform", "kaiming_normal", \
+            "xavier_uniform", "xavier_normal", "lecun_normal", "orthogonal"}, \
+            default="auto"
+        Weight initialization of the linear layers. ``"auto"`` matches the
+        activation: Kaiming (He) for the ReLU family and GELU, LeCun normal
+        for SELU, Xavier (Glorot) otherwise. ``"default"`` keeps PyTorch's.
+        Biases start at zero.
+
+    scaling : {"global", "standard", "center"} or None, default="global"
+        How ``X`` is standardized before training (statistics in float64);
+        the reconstruction is mapped back to the input's units.
+        ``"global"`` centres each feature and divides all of them by one
+        scale (the root mean feature variance), so the loss is PCA's squared
+        error up to a constant. ``"standard"`` divides each feature by its own
+        standard deviation (every feature weighs the same). ``"center"`` only
+        centres; None uses ``X`` as it is.
+
+    solver : {"adam", "adamw", "sgd", "rmsprop"}, default="adam"
+        Optimizer. ``"sgd"`` uses Nesterov momentum when ``momentum > 0``.
+        Adam, AdamW and SGD use PyTorch's fused implementation.
+
+    learning_rate_init : float, default=1e-3
+        Initial learning rate.
+
+    momentum : float in [0, 1], default=0.9
+        Momentum of ``"sgd"`` and ``"rmsprop"``; ignored otherwise.
+
+    alpha : float, default=0.0
+        L2 penalty: ``0.5 * alpha * sum(W ** 2)`` over all weight matrices is
+        added to the loss (biases and normalization parameters are not
+        penalized). With ``"adam"`` this is classic L2 regularization, whose
+        pull is rescaled per weight by Adam's adaptive step. With
+        ``solver="adamw"`` ``alpha`` becomes AdamW's decoupled weight decay
+        (``W -= lr * alpha * W`` each step) and is not added to the loss.
+
+    l1 : float, default=0.0
+        L1 penalty: ``l1 * sum(abs(W))`` over all weight matrices is added to
+        the loss. Drives weights to zero.
+
+    batch_size : int, default=256
+        Rows per mini-batch (capped by the number of training rows).
+
+    max_iter : int, default=200
+        Maximum number of epochs.
+
+    tol : float, default=1e-4
+        Minimum decrease of the monitored loss (validation loss with
+        ``early_stopping``, training loss otherwise), in standardized units,
+        that counts as an improvement.
+
+    n_iter_no_change : int, default=10
+        Training stops after this many epochs without an improvement of
+        ``tol``.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows, monitor the validation
+        loss and restore the weights of its best epoch at the end. Without it,
+        training stops on the training loss (like ``MLPRegressor``) and a
+        :class:`~sklearn.exceptions.ConvergenceWarning` is raised when
+        ``max_iter`` ends training first.
+
+    validation_fraction : float in (0, 1), default=0.1
+        Share of rows held out when ``early_stopping=True``.
+
+    lr_schedule : {"constant", "exponential", "linear", "step", "cosine", \
+            "warm_restarts", "plateau"}, default="constant"
+        Learning-rate schedule, stepped after every epoch (skorch's
+        ``LRScheduler`` driving PyTorch's scheduler). Defaults per schedule:
+        exponential ``gamma=0.97``; linear ``end_factor=0.01`` over
+        ``max_iter``; step ``step_size=max_iter // 3, gamma=0.1``; cosine
+        ``T_max=max_iter``; warm_restarts ``T_0=max_iter // 7, T_mult=2``;
+        plateau ``factor=0.5, patience=5`` on the monitored loss.
+
+    lr_schedule_params : dict, default=None
+        Settings passed to the PyTorch scheduler, overriding the defaults
+        above (e.g. ``{"gamma": 0.9}``). Unknown keys raise a ValueError at
+        ``fit``.
+
+    max_grad_norm : float, default=None
+        Clip the global L2 norm of the gradient to this value before each step.
+
+    clip_value : float, default=None
+        Clip every gradient element into ``[-clip_value, clip_value]``.
+
+    max_restarts : int, default=3
+        When the loss becomes NaN or infinite, the weights roll back to the
+        last good epoch, the learning rate is multiplied by 0.1 and training
+        goes on, at most this many times; then
+        :class:`~skae.exceptions.TrainingDivergedError` is raised.
+
+    callbacks : list of (str, skorch.callbacks.Callback), default=None
+        Extra skorch callbacks for the net, after skae's own.
+
+    n_threads : int, default=None
+        Torch intra-op threads used inside ``fit`` and the transform methods;
+        the previous setting is restored afterwards. None leaves torch's
+        setting alone: it follows ``OMP_NUM_THREADS``, which joblib's workers
+        set to their share of the cores, so grid searches do not
+        oversubscribe.
+
+    device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
+        Where the network trains and runs. ``"auto"`` picks CUDA when
+        available. The data moves to the device once per call.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialization, dropout, batch order and the validation
+        split, through local generators: the global torch and numpy random
+        states are left as they were. Pass an int for reproducible output.
+
+    verbose : int, default=0
+        0 is silent, 1 prints a table row per epoch (losses, learning rate,
+        duration), 2 adds a progress bar within each epoch.
+
+    Attributes
+    ----------
+    n_components_ : int
+        Width of the code.
+
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit``, when ``X`` has string column
+        names.
+
+    mean_ : ndarray of shape (n_features_in_,)
+        Per-feature mean subtracted before training (zeros with
+        ``scaling=None``).
+
+    scale_ : ndarray of shape (n_features_in_,)
+        Per-feature divisor applied after centring (all equal with
+        ``scaling="global"``).
+
+    net_ : skorch.NeuralNet
+        The trained net; ``net_.module_`` is the PyTorch autoencoder with
+        ``encoder`` and ``decoder`` stacks.
+
+    history_ : skorch.History
+        One row per epoch: ``train_loss``, ``valid_loss`` (with
+        ``early_stopping``), ``lr``, ``grad_norms`` (layer name -> mean
+        gradient L2 norm, before clipping) and ``dur``.
+
+    n_iter_ : int
+        Number of epochs run.
+
+    loss_curve_ : list of float
+        Training loss (reconstruction error plus penalties, standardized
+        units) at each epoch.
+
+    n_restarts_ : int
+        Number of restarts after divergence.
+
+    See Also
+    --------
+    sklearn.decomposition.PCA : Linear dimensionality reduction.
+    sklearn.decomposition.KernelPCA : Nonlinear reduction with kernels.
+    sklearn.neural_network.MLPRegressor : The multi-layer perceptron whose
+        parameter names skae follows.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import AutoencoderTransformer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> ae = AutoencoderTransformer(n_components=8, max_iter=5, random_state=0)
+    >>> Z = ae.fit_transform(X)
+    >>> Z.shape
+    (1797, 8)
+    >>> ae.inverse_transform(Z).shape
+    (1797, 64)
+    >>> bool(ae.score(X) < 0)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "output_activation": [StrOptions(set(ACTIVATIONS))],
+        "residual": ["boolean"],
+        "normalization": [StrOptions({"batch", "layer"}), None],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "init": [StrOptions(set(INITS))],
+        "scaling": [StrOptions({"global", "standard", "center"}), None],
+        "solver": [StrOptions({"adam", "adamw", "sgd", "rmsprop"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "lr_schedule": [StrOptions({"constant", *SCHEDULES})],
+        "lr_schedule_params": [dict, None],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "clip_value": [Interval(Real, 0, None, closed="neither"), None],
+        "max_restarts": [Interval(Integral, 0, None, closed="left")],
+        "callbacks": [list, None],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(256, 128),
+        activation="relu",
+        output_activation="identity",
+        residual=False,
+        normalization=None,
+        dropout=0.0,
+        init="auto",
+        scaling="global",
+        solver="adam",
+        learning_rate_init=1e-3,
+        momentum=0.9,
+        alpha=0.0,
+        l1=0.0,
+        batch_size=256,
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        lr_schedule="constant",
+        lr_schedule_params=None,
+        max_grad_norm=None,
+        clip_value=None,
+        max_restarts=3,
+        callbacks=None,
+        n_threads=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.output_activation = output_activation
+        self.residual = residual
+        self.normalization = normalization
+        self.dropout = dropout
+        self.init = init
+        self.scaling = scaling
+        self.solver = solver
+        self.learning_rate_init = learning_rate_init
+        self.momentum = momentum
+        self.alpha = alpha
+        self.l1 = l1
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.lr_schedule = lr_schedule
+        self.lr_schedule_params = lr_schedule_params
+        self.max_grad_norm = max_grad_norm
+        self.clip_value = clip_value
+        self.max_restarts = max_restarts
+        self.callbacks = callbacks
+        self.n_threads = n_threads
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the autoencoder on ``X``.
+
+        Any previous fit is forgotten. If training fails (bad input, or a loss
+        that stays NaN after every restart) the estimator keeps the state it
+        had before the call.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data. An ``np.memmap`` is read batch by batch, never
+            copied whole.
+
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : AutoencoderTransformer
+            The fitted estimator.
+        """
+        return self._fit(X, first=True, epochs=self.max_iter)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Train for one epoch on ``X``, initializing on the first call.
+
+        The scaling statistics are computed on the first call's ``X`` and kept
+        afterwards. ``early_stopping`` does not apply: each call is one epoch
+        on all of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : AutoencoderTransformer
+            The fitted estimator.
+        """
+        return self._fit(X, first=not hasattr(self, "net_"), epochs=1, incremental=True)
+
+    def _fit(self, X, *, first, epochs, incremental=False):
+        before = dict(self.__dict__)
+        try:
+            self._fit_unsafe(X, first, epochs, incremental)
+        except Exception:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+        return self
+
+    def _fit_unsafe(self, X, first, epochs, incremental):
+        X = validate_data(self, X, reset=first, dtype=[np.float64, np.float32])
+        hidden = self._check_params(X)
+        validate = self.early_stopping and not incremental
+        device = _net.resolve_device(self.device)
+        if first:
+            scaling = Scaling(self.scaling).fit(X)
+            seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+            params = {**self.get_params(), "hidden_layer_sizes": hidden}
+            net = _net.build_net(
+                params,
+                n_features=X.shape[1],
+                n_components=self.n_components,
+                seed=seed,
+                device=device,
+                validate=validate,
+            )
+        else:
+            scaling, net = self._scaling, self.net_
+            device = _net.resolve_device(net.device)
+        with _net.num_threads(self.n_threads):
+            data = _net.prepare_rows(X, scaling.transform, device)
+            _net.check_finite_rows(data)
+            with _net.seeded(net.seed + len(net.history_ or []), device):
+                if first:
+                    net.initialize()
+                report = _net.train(net, data, epochs, max_restarts=self.max_restarts)
+        net.module_.eval()
+
+        self._scaling = scaling
+        self.mean_, self.scale_ = scaling.mean_, scaling.scale_
+        self.net_ = net
+        self.history_ = net.history
+        self.n_components_ = self.n_components
+        self.n_iter_ = len(net.history)
+        self.loss_curve_ = [row["train_loss"] for row in net.history]
+        self.n_restarts_ = getattr(self, "n_restarts_", 0) * (not first) + len(
+            report.restarts
+        )
+        self._warn_after_training(net, report, incremental)
+
+    def _check_params(self, X):
+        """Check what the constraints cannot: values that depend on the data."""
+        n_samples, n_features = X.shape
+        if not _DEVICE.match(self.device):
+            raise ValueError(
+                "device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; "
+                f"got device={self.device!r}."
+            )
+        sizes = self.hidden_layer_sizes
+        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
+        if not all(isinstance(h, Integral) and h > 0 for h in sizes):
+            raise ValueError(
+                "hidden_layer_sizes must contain positive integers; "
+                f"got hidden_layer_sizes={self.hidden_layer_sizes!r}."
+            )
+        if self.n_components > n_features:
+            raise ValueError(
+                f"n_components={self.n_components} must be <= n_features="
+                f"{n_features}: the code cannot be wider than the input. "
+                "Choose a smaller n_components."
+            )
+        if n_samples < 2:
+            raise ValueError(
+                f"n_samples={n_samples} is too few to fit AutoencoderTransformer: "
+                "it needs at least 2 samples."
+            )
+        if self.early_stopping:
+            n_valid = int(np.ceil(self.validation_fraction * n_samples))
+            if n_samples - n_valid < 2:
+                raise ValueError(
+                    f"n_samples={n_samples} is too few for early_stopping=True "
+                    f"with validation_fraction={self.validation_fraction}: "
+                    f"{n_valid} validation and {n_samples - n_valid} training "
+                    "rows. Pass more samples or set early_stopping=False."
+                )
+        check_schedule_params(self.lr_schedule, self.lr_schedule_params or {})
+        return tuple(int(h) for h in sizes)
+
+    def _warn_after_training(self, net, report, incremental):
+        monitor = dict(net.callbacks_)["gradient_monitor"]
+        _net.warn_diagnostics(monitor.diagnose(net.history, len(report.restarts)))
+        if report.interrupted:
+            warnings.warn(
+                f"Training interrupted by user after {self.n_iter_} epochs; the "
+                "weights of the best epoch so far were restored.",
+                UserWarning,
+                stacklevel=6,
+            )
+        elif not (report.stopped_early or incremental):
+            warnings.warn(
+                f"Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=6,
+            )
+
+    # ------------------------------------------------------------ transform
+
+    def transform(self, X):
+        """Encode ``X`` into the code space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components_)
+            Codes, with ``X``'s dtype (float32 or float64).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return self._apply("encoder", X, self.n_components_, self._scaling.transform)
+
+    def inverse_transform(self, X):
+        """Decode codes back to the input space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components_)
+            Codes, such as the output of :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+            Reconstructions in the input's units, with ``X``'s dtype.
+        """
+        check_is_fitted(self)
+        X = _validate_codes(self, X)
+        return self._apply(
+            "decoder",
+            X,
+            self.n_features_in_,
+            after=lambda result, start, stop: self._scaling.inverse_transform(result),
+        )
+
+    def score_samples(self, X):
+        """Return minus each row's mean squared reconstruction error.
+
+        The error is in the input's units (after undoing the scaling), so it is
+        comparable with PCA's. Higher is better; 0 is a perfect reconstruction.
+        Useful as an anomaly score: outliers get low values.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to reconstruct.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            ``-mean((X - inverse_transform(transform(X))) ** 2, axis=1)``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+
+        def error(result, start, stop):
+            diff = self._scaling.inverse_transform(result) - X[start:stop]
+            return -np.mean(np.square(diff), axis=1)
+
+        return self._apply("autoencoder", X, 0, self._scaling.transform, error)
+
+    def score(self, X, y=None):
+        """Return the mean of :meth:`score_samples`: higher is better, 0 is perfect.
+
+        This makes unsupervised :class:`~sklearn.model_selection.GridSearchCV`
+        prefer the better reconstruction.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to reconstruct.
+
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        score : float
+            Minus the mean squared reconstruction error.
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def _apply(self, part, X, n_out, before=None, after=None):
+        dtype = X.dtype
+        with _net.num_threads(self.n_threads):
+            fn = _net.inference_fn(self.net_.module_, part, dtype)
+            return _net.map_batches(
+                fn,
+                X,
+                n_out,
+                batch_size=max(self.batch_size, 1024),
+                device=self.net_.device,
+                dtype=dtype,
+                before=before,
+                after=after,
+            )
+
+    @property
+    def _n_features_out(self):
+        """Number of transformed output features (for feature names)."""
+        return self.n_components_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.target_tags.required = False
+        tags.input_tags.sparse = False
+        return tags
+
+
+def _validate_codes(estimator, Z):
+    """Validate the input of ``inverse_transform`` (width ``n_components_``)."""
+    Z = check_array(Z, dtype=[np.float64, np.float32])
+    if Z.shape[1] != estimator.n_components_:
+        raise ValueError(
+            f"X has {Z.shape[1]} features, but {type(estimator).__name__} is "
+            f"expecting {estimator.n_components_} features as input to "
+            "inverse_transform (n_components_)."
+        )
+    return Z

@@ -1,0 +1,72 @@
+"""Map ``lr_schedule`` names to torch schedulers run by skorch's ``LRScheduler``."""
+
+import inspect
+
+from skorch.callbacks import LRScheduler
+from torch.optim import lr_scheduler
+
+SCHEDULES = {
+    "exponential": lr_scheduler.ExponentialLR,
+    "linear": lr_scheduler.LinearLR,
+    "step": lr_scheduler.StepLR,
+    "cosine": lr_scheduler.CosineAnnealingLR,
+    "warm_restarts": lr_scheduler.CosineAnnealingWarmRestarts,
+    "plateau": lr_scheduler.ReduceLROnPlateau,
+}
+
+
+def default_schedule_params(name, max_iter):
+    """Return the documented default settings of schedule ``name``.
+
+    Defaults that depend on the training length use ``max_iter`` (epochs):
+
+    - ``"exponential"``: ``gamma=0.97``.
+    - ``"linear"``: ``start_factor=1.0, end_factor=0.01, total_iters=max_iter``.
+    - ``"step"``: ``step_size=max(1, max_iter // 3), gamma=0.1``.
+    - ``"cosine"``: ``T_max=max_iter, eta_min=0.0``.
+    - ``"warm_restarts"``: ``T_0=max(1, max_iter // 7), T_mult=2``
+      (restarts after 1/7, 3/7 of training, then the last cycle ends at the end).
+    - ``"plateau"``: ``factor=0.5, patience=5, threshold=1e-4``.
+    """
+    return {
+        "constant": {},
+        "exponential": {"gamma": 0.97},
+        "linear": {"start_factor": 1.0, "end_factor": 0.01, "total_iters": max_iter},
+        "step": {"step_size": max(1, max_iter // 3), "gamma": 0.1},
+        "cosine": {"T_max": max_iter, "eta_min": 0.0},
+        "warm_restarts": {"T_0": max(1, max_iter // 7), "T_mult": 2},
+        "plateau": {"factor": 0.5, "patience": 5, "threshold": 1e-4},
+    }[name]
+
+
+def check_schedule_params(name, params):
+    """Raise ValueError if ``params`` has keys the scheduler of ``name`` lacks."""
+    if name == "constant":
+        if params:
+            raise ValueError(
+                "lr_schedule_params must be empty with lr_schedule='constant'; "
+                f"got {sorted(params)}. Choose a schedule such as 'exponential'."
+            )
+        return
+    accepted = set(inspect.signature(SCHEDULES[name]).parameters) - {
+        "optimizer",
+        "last_epoch",
+        "verbose",
+    }
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise ValueError(
+            f"lr_schedule_params has keys {unknown} that "
+            f"{SCHEDULES[name].__name__} (lr_schedule={name!r}) does not accept; "
+            f"accepted keys are {sorted(accepted)}."
+        )
+
+
+def make_scheduler(name, params, max_iter, monitor):
+    """Return a skorch ``LRScheduler`` callback, or None for ``"constant"``."""
+    if name == "constant":
+        return None
+    kwargs = {**default_schedule_params(name, max_iter), **(params or {})}
+    return LRScheduler(
+        policy=SCHEDULES[name], monitor=monitor, event_name=None, **kwargs
+    )

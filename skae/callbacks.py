@@ -1,0 +1,213 @@
+"""skorch callbacks that record and guard the training of an autoencoder.
+
+:class:`GradientMonitor` and :class:`LearningRateMonitor` are public: they work
+with any skorch net whose module has a ``named_layers()`` method (for the
+gradient monitor) and can be passed to
+:class:`~skae.AutoencoderTransformer` through its ``callbacks`` parameter
+(skae adds both by itself). The other callbacks are used by the estimator.
+"""
+
+import math
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+
+from ._modules import layer_parameter_groups
+from .exceptions import ExplodingGradientWarning, VanishingGradientWarning
+
+__all__ = ["GradientMonitor", "LearningRateMonitor"]
+
+
+class GradientMonitor(Callback):
+    """Record each layer's gradient L2 norm, averaged over an epoch's batches.
+
+    After each epoch the history gets an entry ``grad_norms``: a dict from layer
+    name (``"encoder.0"``, ..., ``"decoder.output"``) to the mean over the
+    epoch's training batches of the L2 norm of that layer's gradient (weights,
+    bias and normalization parameters together). Norms are measured before any
+    gradient clipping, so this callback must come before the clipping callbacks.
+
+    The cost is a few tensor operations per batch and no synchronization: the
+    sums stay on the device until the end of the epoch.
+
+    Parameters
+    ----------
+    name : str, default="grad_norms"
+        Key of the history entry.
+    vanishing_ratio : float, default=1e-3
+        :meth:`diagnose` reports vanishing gradients when the first layer's
+        norm divided by the last layer's stays below this ratio.
+    exploding_norm : float, default=1e3
+        :meth:`diagnose` reports exploding gradients when a layer's mean norm
+        exceeds this value (the loss is in standardized units, where healthy
+        norms are of order 1).
+    """
+
+    def __init__(self, name="grad_norms", vanishing_ratio=1e-3, exploding_norm=1e3):
+        self.name = name
+        self.vanishing_ratio = vanishing_ratio
+        self.exploding_norm = exploding_norm
+
+    def on_train_begin(self, net, **kwargs):
+        names, params, index = layer_parameter_groups(net.module_)
+        self.layer_names_ = names
+        self._params = params
+        self._index = index.to(params[0].device)
+        self._sum = None
+        self._count = 0
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._sum = torch.zeros(
+            len(self.layer_names_), device=self._index.device, dtype=torch.float32
+        )
+        self._count = 0
+
+    def on_grad_computed(self, net, named_parameters, training=False, **kwargs):
+        if not training:
+            return
+        grads = [
+            p.grad if p.grad is not None else torch.zeros_like(p) for p in self._params
+        ]
+        squares = torch.stack(torch._foreach_norm(grads)).float().square_()
+        per_layer = torch.zeros_like(self._sum).index_add_(0, self._index, squares)
+        self._sum += per_layer.sqrt_()
+        self._count += 1
+
+    def on_epoch_end(self, net, **kwargs):
+        if not self._count:
+            return
+        means = (self._sum / self._count).tolist()
+        net.history.record(self.name, dict(zip(self.layer_names_, means)))
+
+    def diagnose(self, history, n_restarts=0):
+        """Return ``(warning_class, message)`` pairs for what the history shows.
+
+        Vanishing: over the last epochs (up to 10), the median ratio of the
+        first layer's gradient norm to the last layer's is below
+        ``vanishing_ratio`` and the training loss improved by less than 5 %
+        over the second half of training. Exploding: training diverged and was
+        restarted, or some layer's mean gradient norm exceeded
+        ``exploding_norm`` or was not finite.
+        """
+        rows = [row for row in history if self.name in row]
+        if not rows:
+            return []
+        found = []
+        norms = np.array([list(row[self.name].values()) for row in rows], dtype=float)
+        first, last = self.layer_names_[0], self.layer_names_[-1]
+        recent = norms[-10:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = float(np.median(recent[:, 0] / recent[:, -1]))
+        losses = [row["train_loss"] for row in history if "train_loss" in row]
+        mid = losses[len(losses) // 2] if losses else np.nan
+        improvement = (mid - losses[-1]) / abs(mid) if losses and mid else 0.0
+        if ratio < self.vanishing_ratio and improvement < 0.05:
+            found.append(
+                (
+                    VanishingGradientWarning,
+                    f"Vanishing gradients: the gradient norm of {first!r} is "
+                    f"{ratio:.1e} times that of {last!r} and the training loss "
+                    f"stalled at {losses[-1]:.4g}. Try residual=True, "
+                    "normalization='batch' or 'layer', a non-saturating "
+                    "activation such as 'relu' or 'gelu', or fewer layers.",
+                )
+            )
+        peak = float(np.max(norms)) if np.isfinite(norms).all() else math.inf
+        if n_restarts or peak > self.exploding_norm:
+            what = (
+                f"training diverged and was restarted {n_restarts} time(s)"
+                if n_restarts
+                else f"the largest per-layer gradient norm reached {peak:.3g}"
+            )
+            found.append(
+                (
+                    ExplodingGradientWarning,
+                    f"Exploding gradients: {what}. Try max_grad_norm=1.0 or "
+                    "clip_value, a lower learning_rate_init, normalization, "
+                    "or solver='adam'.",
+                )
+            )
+        return found
+
+
+class LearningRateMonitor(Callback):
+    """Record the learning rate used during each epoch under the key ``lr``.
+
+    The rate is read from the optimizer when the epoch begins, so it is the
+    rate the epoch's steps used, whatever schedule changes it afterwards.
+    """
+
+    def on_epoch_begin(self, net, **kwargs):
+        net.history.record("lr", net.optimizer_.param_groups[0]["lr"])
+
+
+class ValueClipping(Callback):
+    """Clip every gradient element into ``[-clip_value, clip_value]``."""
+
+    def __init__(self, clip_value=None):
+        self.clip_value = clip_value
+
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        if self.clip_value is not None:
+            torch.nn.utils.clip_grad_value_(
+                [p for _, p in named_parameters], self.clip_value
+            )
+
+
+class _Diverged(Exception):
+    """Internal signal: the training loss became NaN or infinite."""
+
+    def __init__(self, epoch, loss):
+        super().__init__(epoch, loss)
+        self.epoch = epoch
+        self.loss = loss
+
+
+class TrainingGuard(Callback):
+    """Keep the best and the last good weights; stop on a non-finite loss.
+
+    At each epoch's end the module's weights are copied (in memory, on the
+    device) as the last good state, and as the best state when ``monitor``
+    improved. A non-finite training loss in any batch raises an internal
+    signal that the estimator turns into a restart from the last good state.
+
+    Parameters
+    ----------
+    monitor : str, default="train_loss"
+        History key that defines the best epoch.
+    """
+
+    def __init__(self, monitor="train_loss"):
+        self.monitor = monitor
+
+    def on_train_begin(self, net, **kwargs):
+        if not hasattr(self, "best_state_"):
+            self.reset(net)
+
+    def reset(self, net):
+        state = _copy_state(net.module_)
+        self.best_state_ = state
+        self.good_state_ = state
+        self.best_score_ = math.inf
+        self.best_epoch_ = 0
+
+    def on_batch_end(self, net, batch=None, training=False, loss=None, **kwargs):
+        if training and not math.isfinite(loss.item()):
+            raise _Diverged(len(net.history), loss.item())
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        score = row.get(self.monitor, math.nan)
+        if not math.isfinite(row.get("train_loss", math.nan)):
+            raise _Diverged(row["epoch"], row.get("train_loss", math.nan))
+        self.good_state_ = _copy_state(net.module_)
+        if score < self.best_score_:
+            self.best_score_ = score
+            self.best_epoch_ = row["epoch"]
+            self.best_state_ = self.good_state_
+
+
+def _copy_state(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+

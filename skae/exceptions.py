@@ -1,0 +1,27 @@
+"""Warnings and errors raised by skae."""
+
+
+class VanishingGradientWarning(UserWarning):
+    """Gradients reaching the first layers are orders of magnitude smaller than
+    those at the last layers while the loss stalls.
+
+    Remedies: ``residual=True``, ``normalization="batch"`` or ``"layer"``, an
+    activation that does not saturate (``"relu"``, ``"gelu"``, ``"selu"``), or
+    fewer layers.
+    """
+
+
+class ExplodingGradientWarning(UserWarning):
+    """Gradient norms grew very large or training diverged and was restarted.
+
+    Remedies: ``max_grad_norm`` or ``clip_value``, a lower
+    ``learning_rate_init``, normalization, or an adaptive solver (``"adam"``).
+    """
+
+
+class TrainingDivergedError(ValueError, FloatingPointError):
+    """The loss stayed NaN or infinite after every allowed restart.
+
+    It subclasses :class:`ValueError` (the hyperparameters do not suit the data)
+    and :class:`FloatingPointError`.
+    """

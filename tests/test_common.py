@@ -1,0 +1,50 @@
+"""scikit-learn's estimator checks, run on a fast configuration."""
+
+import pytest
+from sklearn.utils.estimator_checks import (
+    check_dataframe_column_names_consistency,
+    check_get_feature_names_out_error,
+    check_param_validation,
+    check_set_output_transform,
+    check_set_output_transform_pandas,
+    check_transformer_get_feature_names_out,
+    check_transformer_get_feature_names_out_pandas,
+    parametrize_with_checks,
+)
+
+from skae import AutoencoderTransformer
+
+
+def _fast():
+    return AutoencoderTransformer(
+        n_components=1, hidden_layer_sizes=(4,), max_iter=3, batch_size=32
+    )
+
+
+@parametrize_with_checks([_fast()], expected_failed_checks=lambda est: {})
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        check_set_output_transform,
+        check_set_output_transform_pandas,
+        check_transformer_get_feature_names_out,
+        check_transformer_get_feature_names_out_pandas,
+        check_get_feature_names_out_error,
+        check_dataframe_column_names_consistency,
+        check_param_validation,
+    ],
+)
+def test_sklearn_suite_checks(check):
+    pytest.importorskip("pandas")
+    check(type(_fast()).__name__, _fast())
+
+
+def test_tags():
+    tags = AutoencoderTransformer().__sklearn_tags__()
+    assert tags.transformer_tags.preserves_dtype == ["float64", "float32"]
+    assert not tags.non_deterministic
+    assert not tags.target_tags.required
