@@ -1,8 +1,8 @@
 """PyTorch modules: the encoder and decoder stacks of the autoencoder.
 
 An :class:`Autoencoder` is a pair of :class:`Stack` objects. A stack is a list
-of blocks; a block is ``Linear -> [Norm] -> Activation -> [Dropout]``, with an
-optional skip connection around it. The last block of each stack (the code
+of blocks; a block is ``Linear -> [Norm] -> Activation -> [Dropout]``, or a
+pre-activation residual block with ``residual=True``. The last block of each stack (the code
 layer of the encoder, the output layer of the decoder) is a plain linear map
 followed by the output activation only.
 
@@ -84,10 +84,15 @@ def _gain(activation):
 
 
 class Block(nn.Module):
-    """``Linear -> [Norm] -> Activation -> [Dropout]``, optionally residual.
+    """One hidden layer: ``Linear -> [Norm] -> Activation -> [Dropout]``.
 
-    With ``residual=True`` the block returns ``proj(x) + f(x)``, where ``proj``
-    is the identity when the widths agree and a bias-free linear map otherwise.
+    With ``residual=True`` the block is a pre-activation residual block,
+    ``skip(x) + Linear(Dropout(Activation(Norm(x))))``, where ``skip`` is the
+    identity when the widths agree and a bias-free linear map otherwise. Ending
+    the branch with a linear map keeps its output centred whatever the
+    activation (a sigmoid branch would add about 0.5 per layer and make deep
+    activations drift), so the skip path carries signal and gradient through
+    any depth.
     """
 
     def __init__(
@@ -102,17 +107,18 @@ class Block(nn.Module):
         init="auto",
     ):
         super().__init__()
+        self.residual = residual
         self.linear = nn.Linear(n_in, n_out)
         _init_linear(self.linear, init, activation)
+        width = n_in if residual else n_out
         if normalization == "batch":
-            self.norm = nn.BatchNorm1d(n_out)
+            self.norm = nn.BatchNorm1d(width)
         elif normalization == "layer":
-            self.norm = nn.LayerNorm(n_out)
+            self.norm = nn.LayerNorm(width)
         else:
             self.norm = None
         self.activation = ACTIVATIONS[activation]()
         self.dropout = nn.Dropout(dropout) if dropout > 0 else None
-        self.residual = residual
         if residual and n_in != n_out:
             self.proj = nn.Linear(n_in, n_out, bias=False)
             nn.init.xavier_uniform_(self.proj.weight)
@@ -120,15 +126,16 @@ class Block(nn.Module):
             self.proj = None
 
     def forward(self, x):
+        if self.residual:
+            h = self.activation(x if self.norm is None else self.norm(x))
+            if self.dropout is not None:
+                h = self.dropout(h)
+            return (x if self.proj is None else self.proj(x)) + self.linear(h)
         h = self.linear(x)
         if self.norm is not None:
             h = self.norm(h)
         h = self.activation(h)
-        if self.dropout is not None:
-            h = self.dropout(h)
-        if self.residual:
-            h = h + (x if self.proj is None else self.proj(x))
-        return h
+        return h if self.dropout is None else self.dropout(h)
 
 
 class Stack(nn.Module):

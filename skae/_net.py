@@ -12,6 +12,7 @@ schedules keep working without the per-row ``Dataset`` + ``collate`` path.
 import contextlib
 import copy
 import math
+import mmap
 import warnings
 from dataclasses import dataclass, field
 
@@ -21,7 +22,9 @@ from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, GradientNormClipping, ProgressBar
 
 from ._modules import Autoencoder
+from ._scaling import chunks
 from ._schedules import make_scheduler
+from .exceptions import TrainingDivergedError
 from .callbacks import (
     GradientMonitor,
     LearningRateMonitor,
@@ -366,9 +369,16 @@ def _train(net, data, epochs, max_restarts):
             net.partial_fit(data)
         except _Diverged as signal:
             if len(report.restarts) >= max_restarts:
-                raise
+                raise TrainingDivergedError(
+                    f"Training diverged: the training loss was {signal.loss} at "
+                    f"epoch {signal.epoch} after {len(report.restarts)} restart(s) "
+                    f"(max_restarts={max_restarts}), the last with learning rate "
+                    f"{net.optimizer_.param_groups[0]['lr']:.3g}. Try a lower "
+                    "learning_rate_init, max_grad_norm=1.0, normalization='batch', "
+                    "or solver='adam'."
+                ) from None
             _drop_partial_epoch(net)
-            net.module_.load_state_dict(guard.good_state_)
+            net.module_.load_state_dict(guard.safe_state_)
             lr = net.optimizer_.param_groups[0]["lr"] * RESTART_LR_FACTOR
             base = net.lr * RESTART_LR_FACTOR ** (len(report.restarts) + 1)
             net.initialize_optimizer()
@@ -436,16 +446,21 @@ def prepare_rows(X, transform, device):
     An ``np.memmap`` is read batch by batch (never copied whole); any other
     array is standardized chunk by chunk into one float32 tensor on ``device``.
     """
-    if isinstance(X, np.memmap):
+    if _file_backed(X):
         return Rows(LazyRows(X, transform, device))
     data = torch.empty(X.shape, dtype=torch.float32)
-    step = 65536
-    for start in range(0, X.shape[0], step):
-        chunk = transform(X[start : start + step])
-        data[start : start + step] = torch.from_numpy(
-            np.ascontiguousarray(chunk, dtype=np.float32)
-        )
+    for rows in chunks(*X.shape):
+        data[rows] = torch.from_numpy(np.asarray(transform(X[rows]), dtype=np.float32))
     return Rows(data.to(device))
+
+
+def _file_backed(X):
+    """Return True if ``X`` is (a view of) a memory-mapped file."""
+    while X is not None:
+        if isinstance(X, (np.memmap, mmap.mmap)):
+            return True
+        X = getattr(X, "base", None)
+    return False
 
 
 @contextlib.contextmanager

@@ -2,7 +2,15 @@
 
 import numpy as np
 
-_CHUNK = 65536
+#: Rows per chunk are chosen so that a float64 chunk holds about 2 MB.
+CHUNK_ELEMENTS = 2**18
+
+
+def chunks(n_rows, n_features):
+    """Yield ``slice`` objects covering ``n_rows`` rows in ~2 MB float64 chunks."""
+    step = max(1, CHUNK_ELEMENTS // max(n_features, 1))
+    for start in range(0, n_rows, step):
+        yield slice(start, start + step)
 
 
 class Scaling:
@@ -26,12 +34,12 @@ class Scaling:
         """Compute the statistics of ``X`` in float64, chunk by chunk."""
         n, p = X.shape
         total = np.zeros(p)
-        for start in range(0, n, _CHUNK):
-            total += X[start : start + _CHUNK].sum(axis=0, dtype=np.float64)
+        for rows in chunks(n, p):
+            total += X[rows].sum(axis=0, dtype=np.float64)
         mean = total / n
         squares = np.zeros(p)
-        for start in range(0, n, _CHUNK):
-            chunk = X[start : start + _CHUNK].astype(np.float64) - mean
+        for rows in chunks(n, p):
+            chunk = X[rows].astype(np.float64) - mean
             squares += np.einsum("ij,ij->j", chunk, chunk)
         var = squares / n
         if self.method is None:

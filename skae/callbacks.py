@@ -165,12 +165,20 @@ class _Diverged(Exception):
 
 
 class TrainingGuard(Callback):
-    """Keep the best and the last good weights; stop on a non-finite loss.
+    """Keep the best and the safe weights; stop on a non-finite loss.
 
-    At each epoch's end the module's weights are copied (in memory, on the
-    device) as the last good state, and as the best state when ``monitor``
-    improved. A non-finite training loss in any batch raises an internal
-    signal that the estimator turns into a restart from the last good state.
+    Two in-memory copies of the module's weights are kept (on the device):
+
+    - the *best* state, of the epoch with the lowest ``monitor`` value, which
+      the estimator restores after early stopping on the validation loss or a
+      Ctrl-C;
+    - the *safe* state, of the epoch with the lowest training loss, the
+      initial weights included (scored by the loss of the very first batch).
+      After a divergence training restarts from it: the last epoch before a
+      blow-up is often finite but already ruined.
+
+    A non-finite training loss in any batch, or a non-finite epoch loss,
+    raises an internal signal that the estimator turns into a restart.
 
     Parameters
     ----------
@@ -183,29 +191,34 @@ class TrainingGuard(Callback):
 
     def on_train_begin(self, net, **kwargs):
         if not hasattr(self, "best_state_"):
-            self.reset(net)
-
-    def reset(self, net):
-        state = _copy_state(net.module_)
-        self.best_state_ = state
-        self.good_state_ = state
-        self.best_score_ = math.inf
-        self.best_epoch_ = 0
+            state = _copy_state(net.module_)
+            self.best_state_ = self.safe_state_ = state
+            self.best_score_ = math.inf
+            self.safe_score_ = None
+            self.best_epoch_ = 0
 
     def on_batch_end(self, net, batch=None, training=False, loss=None, **kwargs):
-        if training and not math.isfinite(loss.item()):
-            raise _Diverged(len(net.history), loss.item())
+        if not training:
+            return
+        value = loss.item()
+        if not math.isfinite(value):
+            raise _Diverged(len(net.history), value)
+        if self.safe_score_ is None:
+            self.safe_score_ = value
 
     def on_epoch_end(self, net, **kwargs):
         row = net.history[-1]
+        train_loss = row.get("train_loss", math.nan)
+        if not math.isfinite(train_loss):
+            raise _Diverged(row["epoch"], train_loss)
+        state = None
+        if self.safe_score_ is None or train_loss <= self.safe_score_:
+            state = _copy_state(net.module_)
+            self.safe_state_, self.safe_score_ = state, train_loss
         score = row.get(self.monitor, math.nan)
-        if not math.isfinite(row.get("train_loss", math.nan)):
-            raise _Diverged(row["epoch"], row.get("train_loss", math.nan))
-        self.good_state_ = _copy_state(net.module_)
         if score < self.best_score_:
-            self.best_score_ = score
-            self.best_epoch_ = row["epoch"]
-            self.best_state_ = self.good_state_
+            self.best_state_ = state if state is not None else _copy_state(net.module_)
+            self.best_score_, self.best_epoch_ = score, row["epoch"]
 
 
 def _copy_state(module):

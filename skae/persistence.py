@@ -1,0 +1,697 @@
+"""Save and load a fitted :class:`~skae.AutoencoderTransformer` without pickle.
+
+A saved model is a directory holding three files:
+
+``skae.json``
+    The format version, the versions of skae, torch, scikit-learn and numpy
+    that wrote it, the estimator's parameters, its fitted attributes
+    (``mean_`` and ``scale_`` as :meth:`float.hex` strings, so that float64
+    values round-trip exactly), the training history (one row per epoch,
+    without the per-batch details) and the name, dtype and shape of every
+    stored tensor.
+``weights.safetensors``
+    The state dict of the PyTorch module (``net_.module_``), on CPU. It loads
+    into a bare :class:`torch.nn.Module` of the same architecture with
+    :func:`safetensors.torch.load_file`.
+``training.safetensors``
+    What :meth:`~skae.AutoencoderTransformer.partial_fit` needs to go on
+    exactly where training stopped: the optimizer's state and the states of
+    the random generators that order batches and split validation rows.
+
+:func:`load` reads JSON and safetensors only: it never unpickles, so loading
+a file from an untrusted source cannot run code. Everything read is checked
+(keys, types, tensor names, dtypes and shapes) before it is used.
+"""
+
+import json
+import os
+import warnings
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from sklearn.utils.validation import check_is_fitted
+from skorch.history import History
+
+from . import _net
+from ._estimator import AutoencoderTransformer
+from ._scaling import Scaling
+
+__all__ = ["load", "save"]
+
+#: (major, minor) of the format written by :func:`save`. A new minor version
+#: only adds optional content; a new major version cannot be read by older skae.
+FORMAT_VERSION = (1, 0)
+
+JSON_FILE = "skae.json"
+WEIGHTS_FILE = "weights.safetensors"
+TRAINING_FILE = "training.safetensors"
+
+_TOP_KEYS = {
+    "format",
+    "format_version",
+    "estimator",
+    "versions",
+    "params",
+    "fitted",
+    "net",
+    "history",
+    "optimizer",
+    "tensors",
+}
+_FITTED_KEYS = {
+    "n_features_in_",
+    "feature_names_in_",
+    "n_components_",
+    "n_iter_",
+    "loss_curve_",
+    "n_restarts_",
+    "mean_",
+    "scale_",
+}
+_NET_KEYS = {"seed", "validate", "device"}
+_OPTIMIZER_KEYS = {"param_groups", "state"}
+# Settings of an optimizer that choose its implementation on this machine;
+# they are taken from the optimizer built at load time, not from the file.
+_IMPLEMENTATION_KEYS = {"fused", "foreach", "capturable", "differentiable"}
+_TUPLE_TAG = "__tuple__"
+
+
+def save(estimator, path):
+    """Save a fitted :class:`~skae.AutoencoderTransformer` to the directory ``path``.
+
+    The directory is created if needed; the files of a previous save there
+    are replaced. Nothing is pickled: parameters and fitted attributes go to
+    ``skae.json``, tensors to ``.safetensors`` files (on CPU, whatever the
+    training device). Read it back with :func:`load`.
+
+    Parameters
+    ----------
+    estimator : AutoencoderTransformer
+        A fitted estimator. Every parameter must be representable in JSON
+        (None, bool, int, float, str, and lists, tuples and string-keyed dicts
+        of those): ``callbacks`` must be None or empty and ``random_state`` an
+        int or None.
+
+    path : str or os.PathLike
+        Directory to write.
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If ``estimator`` is not fitted.
+    TypeError
+        If ``estimator`` is not an AutoencoderTransformer, or a parameter
+        cannot be written as JSON (the message names it).
+
+    See Also
+    --------
+    load : Read a saved estimator back.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from skae import AutoencoderTransformer
+    >>> from skae.persistence import load, save
+    >>> X = np.random.RandomState(0).normal(size=(20, 4))
+    >>> ae = AutoencoderTransformer(
+    ...     n_components=2, hidden_layer_sizes=(8,), max_iter=2, random_state=0
+    ... ).fit(X)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     save(ae, tmp)
+    ...     ae2 = load(tmp)
+    >>> bool(np.array_equal(ae.transform(X), ae2.transform(X)))
+    True
+    """
+    if not isinstance(estimator, AutoencoderTransformer):
+        raise TypeError(
+            f"save expects an AutoencoderTransformer; got {type(estimator).__name__}."
+        )
+    check_is_fitted(estimator)
+    path = Path(path)
+    net = estimator.net_
+    params = {
+        name: _encode_param(name, value)
+        for name, value in estimator.get_params(deep=False).items()
+    }
+    fitted = {
+        "n_features_in_": int(estimator.n_features_in_),
+        "n_components_": int(estimator.n_components_),
+        "n_iter_": int(estimator.n_iter_),
+        "loss_curve_": [float(v) for v in estimator.loss_curve_],
+        "n_restarts_": int(estimator.n_restarts_),
+        "mean_": [float(v).hex() for v in np.asarray(estimator.mean_, np.float64)],
+        "scale_": [float(v).hex() for v in np.asarray(estimator.scale_, np.float64)],
+    }
+    if hasattr(estimator, "feature_names_in_"):
+        fitted["feature_names_in_"] = [str(n) for n in estimator.feature_names_in_]
+
+    weights = _cpu_tensors(net.module_.state_dict())
+    opt_state = net.optimizer_.state_dict()
+    training, opt_scalars = {}, {}
+    for index, state in opt_state["state"].items():
+        for key, value in state.items():
+            name = f"optimizer.{index}.{key}"
+            if isinstance(value, torch.Tensor):
+                training[name] = value
+            else:
+                opt_scalars[name] = _jsonable(value, name)
+    training["rng.batch_order"] = net.generator_.get_state()
+    if net.train_split is not None:
+        training["rng.validation_split"] = net.train_split.generator.get_state()
+    training = _cpu_tensors(training)
+
+    from . import __version__
+
+    doc = {
+        "format": "skae",
+        "format_version": "{}.{}".format(*FORMAT_VERSION),
+        "estimator": type(estimator).__name__,
+        "versions": {
+            "skae": __version__,
+            "torch": torch.__version__,
+            "sklearn": _sklearn_version(),
+            "numpy": np.__version__,
+        },
+        "params": params,
+        "fitted": fitted,
+        "net": {
+            "seed": int(net.seed),
+            "validate": net.train_split is not None,
+            "device": str(net.device),
+        },
+        "history": [_history_row(row) for row in net.history],
+        "optimizer": {
+            "param_groups": [
+                _jsonable(
+                    {k: v for k, v in group.items() if k != "params"},
+                    "optimizer.param_groups",
+                )
+                for group in opt_state["param_groups"]
+            ],
+            "state": opt_scalars,
+        },
+        "tensors": {
+            WEIGHTS_FILE: _manifest(weights),
+            TRAINING_FILE: _manifest(training),
+        },
+    }
+    text = json.dumps(doc, indent=1)  # before any file is written
+
+    path.mkdir(parents=True, exist_ok=True)
+    _replace(path / WEIGHTS_FILE, lambda tmp: save_file(weights, tmp))
+    _replace(path / TRAINING_FILE, lambda tmp: save_file(training, tmp))
+    # skae.json last: a directory with a complete skae.json is a complete save.
+    _replace(path / JSON_FILE, lambda tmp: Path(tmp).write_text(text, "utf-8"))
+
+
+def load(path):
+    """Load an estimator written by :func:`save`, without unpickling anything.
+
+    The estimator is rebuilt from its parameters, its network from the stored
+    architecture, and the weights are loaded after checking that every tensor
+    name, dtype and shape matches. ``transform``, ``inverse_transform`` and
+    ``score_samples`` then give exactly the outputs of the saved estimator,
+    and ``partial_fit`` goes on training from where it stopped.
+
+    A model trained on CUDA loads on CPU when CUDA is not available here (with
+    a warning); its ``device`` parameter is kept as saved, so a later ``fit``
+    asks for CUDA again unless ``set_params(device="cpu")`` is called.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Directory written by :func:`save`.
+
+    Returns
+    -------
+    estimator : AutoencoderTransformer
+        The fitted estimator, its module in eval mode.
+
+    Raises
+    ------
+    ValueError
+        If a file is missing or unreadable, the format version is newer than
+        this skae reads, or the content does not match what the parameters
+        describe (unknown keys, wrong types, tensor names, dtypes or shapes).
+
+    See Also
+    --------
+    save : Write a fitted estimator.
+    """
+    path = Path(path)
+    doc = _read_json(path)
+    _check_keys(doc, _TOP_KEYS, JSON_FILE)
+    _check_format(doc)
+
+    params = _decode_params(doc["params"])
+    estimator = AutoencoderTransformer(**params)
+    estimator._validate_params()
+
+    fitted = _check_mapping(doc["fitted"], _FITTED_KEYS, "fitted")
+    n_features = _positive_int(fitted, "n_features_in_")
+    n_components = _positive_int(fitted, "n_components_")
+    if n_components > n_features or n_components != estimator.n_components:
+        raise ValueError(
+            f"{JSON_FILE}: fitted n_components_={n_components} does not match "
+            f"n_components={estimator.n_components} and "
+            f"n_features_in_={n_features}."
+        )
+    mean = _float64_array(fitted, "mean_", n_features)
+    scale = _float64_array(fitted, "scale_", n_features)
+
+    net_doc = _check_mapping(doc["net"], _NET_KEYS, "net")
+    seed = net_doc["seed"]
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"{JSON_FILE}: net seed must be an int >= 0; got {seed!r}.")
+    validate = net_doc["validate"]
+    if not isinstance(validate, bool):
+        raise ValueError(f"{JSON_FILE}: net validate must be a bool; got {validate!r}.")
+    device = _load_device(estimator.device)
+
+    tensors = doc["tensors"]
+    _check_keys(tensors, {WEIGHTS_FILE, TRAINING_FILE}, "tensors", required=True)
+    weights = _read_tensors(path, WEIGHTS_FILE, tensors[WEIGHTS_FILE])
+    training = _read_tensors(path, TRAINING_FILE, tensors[TRAINING_FILE])
+
+    hidden = estimator.hidden_layer_sizes
+    hidden = (hidden,) if isinstance(hidden, Integral) else tuple(hidden)
+    net = _net.build_net(
+        {**estimator.get_params(), "hidden_layer_sizes": tuple(int(h) for h in hidden)},
+        n_features=n_features,
+        n_components=n_components,
+        seed=seed,
+        device=device,
+        validate=validate,
+    )
+    with _net.seeded(seed, device):
+        net.initialize()
+    _load_module(net.module_, weights)
+    net.history_ = History(_check_history(doc["history"]))
+    _load_optimizer(net, doc["optimizer"], training)
+    _load_generators(net, training, validate)
+    net.module_.eval()
+
+    scaling = Scaling(estimator.scaling)
+    scaling.mean_, scaling.scale_ = mean, scale
+    if "feature_names_in_" in fitted:
+        names = fitted["feature_names_in_"]
+        if (
+            not isinstance(names, list)
+            or len(names) != n_features
+            or not all(isinstance(n, str) for n in names)
+        ):
+            raise ValueError(
+                f"{JSON_FILE}: feature_names_in_ must be a list of "
+                f"{n_features} strings."
+            )
+        estimator.feature_names_in_ = np.asarray(names, dtype=object)
+    estimator.n_features_in_ = n_features
+    estimator._scaling = scaling
+    estimator.mean_, estimator.scale_ = scaling.mean_, scaling.scale_
+    estimator.net_ = net
+    estimator.history_ = net.history
+    estimator.n_components_ = n_components
+    estimator.n_iter_ = _non_negative_int(fitted, "n_iter_")
+    estimator.loss_curve_ = _float_list(fitted, "loss_curve_")
+    estimator.n_restarts_ = _non_negative_int(fitted, "n_restarts_")
+    return estimator
+
+
+# ------------------------------------------------------------------ save helpers
+
+
+def _sklearn_version():
+    import sklearn
+
+    return sklearn.__version__
+
+
+def _encode_param(name, value):
+    """Return ``value`` as JSON data; tuples are tagged to come back as tuples."""
+    try:
+        return _encode(value)
+    except TypeError:
+        raise TypeError(
+            f"Cannot save {name}={value!r}: skae.save writes parameters as JSON "
+            "(None, bool, int, float, str, and lists, tuples and str-keyed dicts "
+            f"of those). Call set_params({name}=...) with such a value before "
+            "saving, or use pickle/joblib for this estimator."
+        ) from None
+
+
+def _encode(value):
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, Integral):
+        return int(value)
+    if isinstance(value, Real):
+        return float(value)
+    if isinstance(value, tuple):
+        return {_TUPLE_TAG: [_encode(v) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict) and all(
+        isinstance(k, str) and k != _TUPLE_TAG for k in value
+    ):
+        return {k: _encode(v) for k, v in value.items()}
+    raise TypeError(type(value).__name__)
+
+
+def _jsonable(value, where):
+    """Return ``value`` as plain JSON data (tuples become lists)."""
+    try:
+        return json.loads(json.dumps(value, default=_numpy_scalar))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"Cannot save {where}: {exc}") from None
+
+
+def _numpy_scalar(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _history_row(row):
+    """Return a history row as JSON data, without the per-batch details."""
+    return _jsonable(
+        {k: v for k, v in row.items() if k != "batches"}, "the training history"
+    )
+
+
+def _cpu_tensors(tensors):
+    """Return detached, contiguous CPU copies (safetensors refuses shared storage)."""
+    return {
+        name: t.detach().to("cpu", copy=True).contiguous()
+        for name, t in tensors.items()
+    }
+
+
+def _manifest(tensors):
+    return {
+        name: {"dtype": _dtype_name(t.dtype), "shape": list(t.shape)}
+        for name, t in tensors.items()
+    }
+
+
+def _dtype_name(dtype):
+    return str(dtype).removeprefix("torch.")
+
+
+def _replace(target, write):
+    """Write ``target`` through a temporary file renamed over it."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        write(str(tmp))
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------ load helpers
+
+
+def _read_json(path):
+    file = path / JSON_FILE
+    if not path.is_dir():
+        raise ValueError(
+            f"{str(path)!r} is not a directory written by skae.save: it does not "
+            "exist or is a file."
+        )
+    if not file.is_file():
+        raise ValueError(
+            f"{str(path)!r} is not a directory written by skae.save: {JSON_FILE} "
+            "is missing."
+        )
+    try:
+        doc = json.loads(file.read_text("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(
+            f"{JSON_FILE} in {str(path)!r} is not valid JSON: {exc}"
+        ) from None
+    if not isinstance(doc, dict):
+        raise ValueError(
+            f"{JSON_FILE} must hold a JSON object; got {type(doc).__name__}."
+        )
+    return doc
+
+
+def _check_keys(doc, allowed, where, required=True, optional=()):
+    """Raise ValueError naming unknown (and, if ``required``, missing) keys."""
+    if not isinstance(doc, dict):
+        raise ValueError(f"{JSON_FILE}: {where} must be a JSON object.")
+    unknown = sorted(set(doc) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"{JSON_FILE}: unknown keys {unknown} in {where}; this skae reads "
+            f"{sorted(allowed)}. Was the file written by a newer skae?"
+        )
+    missing = sorted(set(allowed) - set(optional) - set(doc)) if required else []
+    if missing:
+        raise ValueError(f"{JSON_FILE}: missing keys {missing} in {where}.")
+
+
+def _check_mapping(doc, allowed, where):
+    _check_keys(doc, allowed, where, optional={"feature_names_in_"})
+    return doc
+
+
+def _check_format(doc):
+    if doc["format"] != "skae" or doc["estimator"] != AutoencoderTransformer.__name__:
+        raise ValueError(
+            f"{JSON_FILE}: format={doc['format']!r}, estimator={doc['estimator']!r}; "
+            f"expected format='skae', estimator={AutoencoderTransformer.__name__!r}."
+        )
+    version = doc["format_version"]
+    try:
+        major, minor = (int(part) for part in str(version).split("."))
+    except ValueError:
+        raise ValueError(
+            f"{JSON_FILE}: format_version={version!r} is not 'major.minor'."
+        ) from None
+    versions = doc["versions"]
+    if not isinstance(versions, dict):
+        raise ValueError(f"{JSON_FILE}: versions must be a JSON object.")
+    if major > FORMAT_VERSION[0]:
+        saved_by = versions.get("skae", "unknown")
+        raise ValueError(
+            f"{JSON_FILE} has format_version={version!r} (written by skae "
+            f"{saved_by}); this skae reads format versions up to "
+            f"{FORMAT_VERSION[0]}.x. Upgrade skae to load it."
+        )
+    if major < 1:
+        raise ValueError(f"{JSON_FILE}: unsupported format_version={version!r}.")
+
+
+def _decode_params(doc):
+    if not isinstance(doc, dict):
+        raise ValueError(f"{JSON_FILE}: params must be a JSON object.")
+    known = set(AutoencoderTransformer().get_params(deep=False))
+    unknown = sorted(set(doc) - known)
+    if unknown:
+        raise ValueError(
+            f"{JSON_FILE}: unknown parameters {unknown} for AutoencoderTransformer. "
+            "Was the file written by a newer skae?"
+        )
+    # A parameter missing from the file (added after it was written) keeps
+    # its default.
+    return {name: _decode(value) for name, value in doc.items()}
+
+
+def _decode(value):
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if isinstance(value, dict):
+        if set(value) == {_TUPLE_TAG} and isinstance(value[_TUPLE_TAG], list):
+            return tuple(_decode(v) for v in value[_TUPLE_TAG])
+        return {k: _decode(v) for k, v in value.items()}
+    return value
+
+
+def _positive_int(doc, key):
+    value = _non_negative_int(doc, key)
+    if value < 1:
+        raise ValueError(f"{JSON_FILE}: {key} must be >= 1; got {value}.")
+    return value
+
+
+def _non_negative_int(doc, key):
+    value = doc[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{JSON_FILE}: {key} must be an int >= 0; got {value!r}.")
+    return value
+
+
+def _float_list(doc, key):
+    value = doc[key]
+    if not isinstance(value, list) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    ):
+        raise ValueError(f"{JSON_FILE}: {key} must be a list of numbers.")
+    return [float(v) for v in value]
+
+
+def _float64_array(doc, key, n):
+    value = doc[key]
+    if not isinstance(value, list) or len(value) != n:
+        raise ValueError(
+            f"{JSON_FILE}: {key} must be a list of {n} float.hex strings "
+            "(one per feature)."
+        )
+    try:
+        array = np.array([float.fromhex(v) for v in value], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{JSON_FILE}: {key} must hold float.hex strings such as {(0.5).hex()!r}."
+        ) from None
+    if not np.isfinite(array).all():
+        raise ValueError(f"{JSON_FILE}: {key} has non-finite values.")
+    return array
+
+
+def _check_history(rows):
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError(f"{JSON_FILE}: history must be a list of JSON objects.")
+    return rows
+
+
+def _load_device(device):
+    """Return the device to load on: CPU (with a warning) if CUDA is missing."""
+    try:
+        return _net.resolve_device(device)
+    except ValueError:
+        warnings.warn(
+            f"The model was saved with device={device!r} but CUDA is not "
+            "available on this machine; it is loaded on CPU. Call "
+            "set_params(device='cpu') before fitting it again here.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return torch.device("cpu")
+
+
+def _read_tensors(path, name, manifest):
+    """Read ``name`` and check it holds exactly the tensors ``manifest`` lists."""
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{JSON_FILE}: tensors[{name!r}] must be a JSON object.")
+    file = path / name
+    if not file.is_file():
+        raise ValueError(f"{str(path)!r} is incomplete: {name} is missing.")
+    try:
+        tensors = load_file(str(file), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(f"{name} in {str(path)!r} cannot be read: {exc}") from None
+    expected = {}
+    for key, spec in manifest.items():
+        if not isinstance(spec, dict) or set(spec) != {"dtype", "shape"}:
+            raise ValueError(
+                f"{JSON_FILE}: tensor {key!r} must be described by 'dtype' and 'shape'."
+            )
+        expected[key] = spec
+    _check_tensor_names(
+        name, set(tensors), set(expected), f"the manifest in {JSON_FILE}"
+    )
+    for key, tensor in tensors.items():
+        _check_tensor(name, key, tensor, expected[key]["dtype"], expected[key]["shape"])
+    return tensors
+
+
+def _check_tensor_names(file, found, expected, what):
+    missing, unexpected = sorted(expected - found), sorted(found - expected)
+    if missing or unexpected:
+        raise ValueError(
+            f"{file} does not match {what}: missing tensors {missing}, "
+            f"unexpected tensors {unexpected}."
+        )
+
+
+def _check_tensor(file, key, tensor, dtype, shape):
+    if _dtype_name(tensor.dtype) != dtype or list(tensor.shape) != list(shape):
+        raise ValueError(
+            f"{file}: tensor {key!r} has dtype {_dtype_name(tensor.dtype)} and "
+            f"shape {tuple(tensor.shape)}, but {dtype} and shape {tuple(shape)} "
+            "were expected."
+        )
+
+
+def _load_module(module, weights):
+    """Copy ``weights`` into ``module`` after checking names, dtypes and shapes."""
+    own = module.state_dict()
+    _check_tensor_names(
+        WEIGHTS_FILE, set(weights), set(own), "the network its parameters describe"
+    )
+    for key, target in own.items():
+        _check_tensor(
+            WEIGHTS_FILE, key, weights[key], _dtype_name(target.dtype), target.shape
+        )
+    module.load_state_dict(weights, strict=True)
+
+
+def _load_optimizer(net, doc, training):
+    """Restore the optimizer's state (moments, step counts, learning rate)."""
+    _check_keys(doc, _OPTIMIZER_KEYS, "optimizer")
+    current = net.optimizer_.state_dict()
+    groups = doc["param_groups"]
+    if not isinstance(groups, list) or len(groups) != len(current["param_groups"]):
+        raise ValueError(
+            f"{JSON_FILE}: optimizer param_groups do not match the optimizer of "
+            f"solver={net.optimizer.__name__!r}."
+        )
+    param_groups = []
+    for saved, own in zip(groups, current["param_groups"], strict=True):
+        if not isinstance(saved, dict):
+            raise ValueError(f"{JSON_FILE}: optimizer param_groups must hold objects.")
+        # Start from this torch's settings, so that a key added by another
+        # torch version gets its default; the implementation flags stay ours.
+        group = dict(own)
+        for key in set(saved) - _IMPLEMENTATION_KEYS - {"params"}:
+            value = saved[key]
+            group[key] = tuple(value) if isinstance(value, list) else value
+        param_groups.append(group)
+
+    scalars = doc["state"]
+    if not isinstance(scalars, dict):
+        raise ValueError(f"{JSON_FILE}: optimizer state must be a JSON object.")
+    shapes = [p.shape for group in net.optimizer_.param_groups for p in group["params"]]
+    state = {}
+    entries = [(k, v) for k, v in training.items() if k.startswith("optimizer.")]
+    entries += list(scalars.items())
+    for name, value in entries:
+        parts = name.split(".")
+        if len(parts) != 3 or parts[0] != "optimizer" or not parts[1].isdigit():
+            raise ValueError(f"{TRAINING_FILE}: unexpected optimizer entry {name!r}.")
+        index = int(parts[1])
+        if index >= len(shapes):
+            raise ValueError(
+                f"{TRAINING_FILE}: optimizer entry {name!r} refers to parameter "
+                f"{index}, but the network has {len(shapes)} parameters."
+            )
+        if (
+            isinstance(value, torch.Tensor)
+            and value.dim()
+            and value.shape != shapes[index]
+        ):
+            raise ValueError(
+                f"{TRAINING_FILE}: tensor {name!r} has shape {tuple(value.shape)}, "
+                f"but its parameter has shape {tuple(shapes[index])}."
+            )
+        state.setdefault(index, {})[parts[2]] = value
+    net.optimizer_.load_state_dict({"state": state, "param_groups": param_groups})
+
+
+def _load_generators(net, training, validate):
+    expected = {"rng.batch_order"} | ({"rng.validation_split"} if validate else set())
+    found = {k for k in training if k.startswith("rng.")}
+    _check_tensor_names(TRAINING_FILE, found, expected, "the saved network")
+    try:
+        net.generator_.set_state(training["rng.batch_order"])
+        if validate:
+            net.train_split.generator.set_state(training["rng.validation_split"])
+    except RuntimeError as exc:
+        raise ValueError(f"{TRAINING_FILE}: invalid generator state: {exc}") from None

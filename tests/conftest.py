@@ -1,0 +1,33 @@
+"""Shared fixtures: small data sets and fast estimator settings."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tests run with one torch thread: faster than two on a loaded 2-core box."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The first 300 digits (64 features), float64."""
+    return load_digits().data[:300].astype(np.float64)
+
+
+@pytest.fixture(scope="session")
+def low_rank():
+    """500 x 10 centred data with decreasing variances along random axes."""
+    rng = np.random.RandomState(0)
+    rotation = np.linalg.qr(rng.randn(10, 10))[0]
+    scales = np.array([5, 4, 3, 2, 1, 0.5, 0.4, 0.3, 0.2, 0.1])
+    return rng.randn(500, 10) * scales @ rotation
+
+
+FAST = dict(hidden_layer_sizes=(8,), max_iter=3, batch_size=64, random_state=0)

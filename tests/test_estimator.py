@@ -1,0 +1,278 @@
+"""AutoencoderTransformer: the sklearn face (fit, transform, scores, output)."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
+from scipy.linalg import subspace_angles
+from sklearn.base import clone
+from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from skorch.callbacks import Callback
+
+from skae import AutoencoderTransformer
+from tests.conftest import FAST
+
+
+class _Recorder(Callback):
+    """Test callback that records what it sees."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.seen.append(torch.get_num_threads())
+
+
+class _Interrupt(Callback):
+    """Simulate Ctrl-C at the end of epoch ``at``."""
+
+    def __init__(self, at=3):
+        self.at = at
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.at:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fit_transform_shapes_and_dtypes(digits, dtype):
+    X = digits.astype(dtype)
+    ae = AutoencoderTransformer(n_components=5, **FAST)
+    Z = ae.fit_transform(X)
+    assert Z.shape == (300, 5) and Z.dtype == dtype
+    X_hat = ae.inverse_transform(Z)
+    assert X_hat.shape == X.shape and X_hat.dtype == dtype
+    assert ae.score_samples(X).dtype == dtype
+    assert ae.n_components_ == 5
+    assert ae.n_features_in_ == 64
+    assert ae.n_iter_ == 3 == len(ae.history_) == len(ae.loss_curve_)
+    assert ae.net_.module_.training is False
+
+
+def test_fit_returns_self_and_forgets_previous_fit(digits):
+    ae = AutoencoderTransformer(n_components=3, **FAST)
+    assert ae.fit(digits) is ae
+    ae.fit(digits[:, :10])
+    assert ae.n_features_in_ == 10 and ae.n_iter_ == 3
+    assert ae.transform(digits[:, :10]).shape == (300, 3)
+
+
+def test_score_samples_is_minus_row_mse_in_input_units(digits):
+    ae = AutoencoderTransformer(n_components=4, **FAST).fit(digits)
+    X_hat = ae.inverse_transform(ae.transform(digits))
+    expected = -np.mean((digits - X_hat) ** 2, axis=1)
+    assert_allclose(ae.score_samples(digits), expected, rtol=1e-10, atol=1e-12)
+    assert ae.score(digits) == pytest.approx(expected.mean(), rel=1e-12)
+    assert ae.score(digits) < 0
+
+
+def test_linear_autoencoder_learns_pca_subspace(low_rank):
+    """identity activation + no hidden layer = PCA's subspace (angle < 5 deg)."""
+    ae = AutoencoderTransformer(
+        3,
+        hidden_layer_sizes=(),
+        activation="identity",
+        learning_rate_init=1e-2,
+        batch_size=64,
+        max_iter=150,
+        tol=0.0,
+        n_iter_no_change=150,
+        random_state=0,
+    ).fit(low_rank)
+    pca = PCA(3).fit(low_rank)
+    decoder = ae.net_.module_.decoder.out.weight.detach().double().numpy()
+    feature_angle = np.degrees(subspace_angles(decoder, pca.components_.T)).max()
+    code_angle = np.degrees(
+        subspace_angles(ae.transform(low_rank), pca.transform(low_rank))
+    ).max()
+    assert feature_angle < 5
+    assert code_angle < 5
+    pca_mse = np.mean((low_rank - pca.inverse_transform(pca.transform(low_rank))) ** 2)
+    assert -ae.score(low_rank) < 1.05 * pca_mse
+
+
+def test_beats_pca_on_nonlinear_data():
+    rng = np.random.RandomState(0)
+    t = rng.uniform(-3, 3, size=(600, 1))
+    X = np.hstack([np.sin(t), np.cos(t), np.sin(2 * t), t**2 / 9]) + 0.01 * rng.randn(
+        600, 4
+    )
+    ae = AutoencoderTransformer(
+        1, hidden_layer_sizes=(32, 16), max_iter=150, random_state=0
+    ).fit(X)
+    pca = PCA(1).fit(X)
+    pca_mse = np.mean((X - pca.inverse_transform(pca.transform(X))) ** 2)
+    assert -ae.score(X) < 0.5 * pca_mse
+
+
+def test_feature_names_out_and_pandas_output(digits):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(digits[:, :6], columns=[f"px{i}" for i in range(6)])
+    ae = AutoencoderTransformer(3, **FAST).set_output(transform="pandas")
+    Z = ae.fit_transform(df)
+    names = ["autoencodertransformer0", "autoencodertransformer1", "autoencodertransformer2"]
+    assert list(ae.get_feature_names_out()) == names
+    assert list(Z.columns) == names
+    assert list(ae.feature_names_in_) == list(df.columns)
+
+
+def test_pipeline_and_unsupervised_grid_search(digits):
+    y = np.arange(300) % 3
+    pipe = make_pipeline(
+        StandardScaler(), AutoencoderTransformer(4, **FAST), LogisticRegression()
+    )
+    assert pipe.fit(digits, y).predict(digits).shape == (300,)
+    search = GridSearchCV(
+        AutoencoderTransformer(**{**FAST, "max_iter": 30}),
+        {"n_components": [1, 12]},
+        cv=2,
+    ).fit(digits)
+    # A wider code reconstructs better, so score (minus the MSE) prefers it.
+    assert search.best_params_ == {"n_components": 12}
+    scores = search.cv_results_["mean_test_score"]
+    assert scores[1] > scores[0]
+
+
+def test_clone_gives_identical_refit(digits):
+    ae = AutoencoderTransformer(3, **FAST).fit(digits)
+    other = clone(ae).fit(digits)
+    assert np.array_equal(ae.transform(digits), other.transform(digits))
+
+
+def test_verbose_1_prints_an_epoch_table(digits, capsys):
+    AutoencoderTransformer(3, **{**FAST, "max_iter": 2}, verbose=1).fit(digits)
+    out = capsys.readouterr().out
+    assert "train_loss" in out and "lr" in out and "dur" in out
+    assert "grad_norms" not in out
+    rows = [line for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert len(rows) == 2
+
+
+def test_verbose_0_is_silent(digits, capsys):
+    AutoencoderTransformer(3, **FAST).fit(digits)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_verbose_2_shows_a_progress_bar(digits, capsys):
+    AutoencoderTransformer(3, **{**FAST, "max_iter": 1}, verbose=2).fit(digits)
+    captured = capsys.readouterr()
+    assert "train_loss" in captured.out
+    # skorch's ProgressBar (tqdm) counts the 5 batches of 300 rows by 64.
+    assert "/5 [" in captured.err
+
+
+def test_convergence_warning_when_max_iter_ends_training(digits):
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached"):
+        AutoencoderTransformer(3, **FAST).fit(digits)
+
+
+def test_no_convergence_warning_when_training_stops_on_tol(digits):
+    ae = AutoencoderTransformer(
+        3, **{**FAST, "max_iter": 50}, tol=10.0, n_iter_no_change=2
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        ae.fit(digits)
+    # Epoch 1 sets the reference; epochs 2 and 3 miss the huge tol.
+    assert ae.n_iter_ == 3
+
+
+def test_early_stopping_validates_and_restores_best_weights(digits):
+    ae = AutoencoderTransformer(
+        3,
+        **{**FAST, "max_iter": 40},
+        early_stopping=True,
+        validation_fraction=0.2,
+        learning_rate_init=0.05,
+        n_iter_no_change=3,
+    ).fit(digits)
+    valid = ae.history_[:, "valid_loss"]
+    assert len(valid) == ae.n_iter_
+    guard = dict(ae.net_.callbacks_)["guard"]
+    best = int(np.argmin(valid)) + 1
+    assert guard.best_epoch_ == best
+    for name, tensor in ae.net_.module_.state_dict().items():
+        assert torch.equal(tensor, guard.best_state_[name]), name
+    # Validation rows are 20 % of 300, training rows the rest.
+    assert ae.history_[-1, "valid_batch_count"] == 1
+    batches = ae.history_[-1, "batches"]
+    assert sum(b.get("train_batch_size", 0) for b in batches) == 240
+    assert sum(b.get("valid_batch_size", 0) for b in batches) == 60
+
+
+def test_ctrl_c_keeps_best_weights_and_warns(digits):
+    ae = AutoencoderTransformer(
+        3, **{**FAST, "max_iter": 20}, callbacks=[("interrupt", _Interrupt(at=4))]
+    )
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        ae.fit(digits)
+    assert ae.n_iter_ == 4
+    guard = dict(ae.net_.callbacks_)["guard"]
+    for name, tensor in ae.net_.module_.state_dict().items():
+        assert torch.equal(tensor, guard.best_state_[name]), name
+    assert np.isfinite(ae.transform(digits)).all()
+
+
+def test_partial_fit_initializes_then_adds_one_epoch(digits):
+    ae = AutoencoderTransformer(3, **FAST)
+    ae.partial_fit(digits)
+    assert ae.n_iter_ == 1
+    mean = ae.mean_.copy()
+    ae.partial_fit(digits[:100] + 5.0)
+    assert ae.n_iter_ == 2
+    assert_allclose(ae.mean_, mean)  # statistics of the first call are kept
+    with pytest.raises(ValueError, match="X has 10 features"):
+        ae.partial_fit(digits[:, :10])
+    assert ae.n_iter_ == 2
+
+
+def test_memmap_is_read_in_batches_not_copied(tmp_path):
+    import tracemalloc
+
+    rng = np.random.RandomState(0)
+    path = tmp_path / "X.dat"
+    X = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(100_000, 64))
+    X[:] = rng.rand(100_000, 64)
+    X.flush()
+    X = np.load(path, mmap_mode="r")
+    ae = AutoencoderTransformer(3, hidden_layer_sizes=(8,), max_iter=1, random_state=0)
+    tracemalloc.start()
+    ae.fit(X)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 0.25 * X.nbytes
+    Z = ae.transform(X[:100])
+    assert np.isfinite(Z).all()
+
+
+def test_n_threads_applies_inside_fit_only(digits):
+    recorder = _Recorder()
+    before = torch.get_num_threads()
+    AutoencoderTransformer(3, **FAST, n_threads=2, callbacks=[("rec", recorder)]).fit(
+        digits
+    )
+    assert recorder.seen == [2, 2, 2]
+    assert torch.get_num_threads() == before
+
+
+def test_device_auto_resolves_to_cpu_without_cuda(digits, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    ae = AutoencoderTransformer(3, **FAST, device="auto").fit(digits)
+    assert str(ae.net_.device) == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_training_matches_output_contract(digits):
+    ae = AutoencoderTransformer(3, **FAST, device="cuda").fit(digits)
+    assert next(ae.net_.module_.parameters()).is_cuda
+    Z = ae.transform(digits.astype(np.float32))
+    assert isinstance(Z, np.ndarray) and Z.dtype == np.float32
+    assert np.isfinite(ae.score_samples(digits)).all()
