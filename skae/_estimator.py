@@ -18,8 +18,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _net
 from ._modules import ACTIVATIONS, INITS
-from ._schedules import SCHEDULES, check_schedule_params
 from ._scaling import Scaling
+from ._schedules import SCHEDULES, check_schedule_params
 
 _DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 
@@ -244,7 +244,10 @@ class AutoencoderTransformer(
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "hidden_layer_sizes": [
+            Interval(Integral, 1, None, closed="left"),
+            "array-like",
+        ],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "output_activation": [StrOptions(set(ACTIVATIONS))],
         "residual": ["boolean"],

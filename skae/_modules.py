@@ -2,9 +2,9 @@
 
 An :class:`Autoencoder` is a pair of :class:`Stack` objects. A stack is a list
 of blocks; a block is ``Linear -> [Norm] -> Activation -> [Dropout]``, or a
-pre-activation residual block with ``residual=True``. The last block of each stack (the code
-layer of the encoder, the output layer of the decoder) is a plain linear map
-followed by the output activation only.
+pre-activation residual block with ``residual=True``. The last layer of each
+stack (the code layer of the encoder, the output layer of the decoder) is a
+plain linear map followed by the output activation (identity for the code).
 
 Blocks are named ``encoder.0``, ``encoder.1``, ..., ``encoder.code`` and
 ``decoder.0``, ..., ``decoder.output``; these names key the per-layer gradient

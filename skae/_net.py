@@ -24,7 +24,6 @@ from skorch.callbacks import EarlyStopping, GradientNormClipping, ProgressBar
 from ._modules import Autoencoder
 from ._scaling import chunks
 from ._schedules import make_scheduler
-from .exceptions import TrainingDivergedError
 from .callbacks import (
     GradientMonitor,
     LearningRateMonitor,
@@ -32,6 +31,7 @@ from .callbacks import (
     ValueClipping,
     _Diverged,
 )
+from .exceptions import TrainingDivergedError
 
 #: Factor applied to the learning rate after a divergence.
 RESTART_LR_FACTOR = 0.1
@@ -235,7 +235,11 @@ def _optimizer(solver, momentum, alpha, device):
         # Decoupled weight decay replaces the L2 term of the loss.
         return torch.optim.AdamW, {**fused, "weight_decay": alpha}
     if solver == "sgd":
-        return torch.optim.SGD, {**fused, "momentum": momentum, "nesterov": momentum > 0}
+        return torch.optim.SGD, {
+            **fused,
+            "momentum": momentum,
+            "nesterov": momentum > 0,
+        }
     return torch.optim.RMSprop, {"foreach": True, "momentum": momentum}
 
 
@@ -263,7 +267,9 @@ def build_net(params, n_features, n_components, seed, device, validate):
         ("gradient_monitor", monitor_cb),
     ]
     if p["max_grad_norm"] is not None:
-        callbacks.append(("grad_norm_clipping", GradientNormClipping(p["max_grad_norm"])))
+        callbacks.append(
+            ("grad_norm_clipping", GradientNormClipping(p["max_grad_norm"]))
+        )
     if p["clip_value"] is not None:
         callbacks.append(("grad_value_clipping", ValueClipping(p["clip_value"])))
     scheduler = make_scheduler(
@@ -304,9 +310,15 @@ def build_net(params, n_features, n_components, seed, device, validate):
         lr=p["learning_rate_init"],
         max_epochs=p["max_iter"],
         batch_size=p["batch_size"],
-        train_split=HoldoutSplit(p["validation_fraction"], split_gen) if validate else None,
+        train_split=HoldoutSplit(p["validation_fraction"], split_gen)
+        if validate
+        else None,
         callbacks=callbacks,
-        callbacks__print_log__keys_ignored=["grad_norms", "train_batch_count", "valid_batch_count"],
+        callbacks__print_log__keys_ignored=[
+            "grad_norms",
+            "train_batch_count",
+            "valid_batch_count",
+        ],
         alpha=0.0 if p["solver"] == "adamw" else p["alpha"],
         l1=p["l1"],
         seed=seed,

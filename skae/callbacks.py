@@ -223,4 +223,3 @@ class TrainingGuard(Callback):
 
 def _copy_state(module):
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
-

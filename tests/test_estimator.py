@@ -117,7 +117,11 @@ def test_feature_names_out_and_pandas_output(digits):
     df = pd.DataFrame(digits[:, :6], columns=[f"px{i}" for i in range(6)])
     ae = AutoencoderTransformer(3, **FAST).set_output(transform="pandas")
     Z = ae.fit_transform(df)
-    names = ["autoencodertransformer0", "autoencodertransformer1", "autoencodertransformer2"]
+    names = [
+        "autoencodertransformer0",
+        "autoencodertransformer1",
+        "autoencodertransformer2",
+    ]
     assert list(ae.get_feature_names_out()) == names
     assert list(Z.columns) == names
     assert list(ae.feature_names_in_) == list(df.columns)
@@ -239,7 +243,9 @@ def test_memmap_is_read_in_batches_not_copied(tmp_path):
 
     rng = np.random.RandomState(0)
     path = tmp_path / "X.dat"
-    X = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(100_000, 64))
+    X = np.lib.format.open_memmap(
+        path, mode="w+", dtype=np.float32, shape=(100_000, 64)
+    )
     X[:] = rng.rand(100_000, 64)
     X.flush()
     X = np.load(path, mmap_mode="r")

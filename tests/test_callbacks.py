@@ -1,0 +1,229 @@
+"""Callbacks: gradient monitor, learning-rate record, clipping, training guard."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback
+
+from skae import (
+    AutoencoderTransformer,
+    ExplodingGradientWarning,
+    TrainingDivergedError,
+    VanishingGradientWarning,
+)
+from skae.callbacks import GradientMonitor, TrainingGuard
+from tests.conftest import FAST
+
+
+class _Spy(Callback):
+    """Records the initial weights and each step's gradients (after clipping)."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.initial = [p.detach().clone() for p in net.module_.parameters()]
+        self.grads = []
+
+    def on_grad_computed(self, net, named_parameters, training=False, **kwargs):
+        if training:
+            self.grads.append([p.grad.detach().clone() for _, p in named_parameters])
+
+
+def _single_step(X, **params):
+    """Fit one epoch of one batch with plain SGD; return (estimator, spy)."""
+    spy = _Spy()
+    est = AutoencoderTransformer(
+        2,
+        hidden_layer_sizes=(8,),
+        solver="sgd",
+        momentum=0.0,
+        batch_size=len(X),
+        max_iter=1,
+        random_state=0,
+        callbacks=[("spy", spy)],
+        **params,
+    ).fit(X)
+    return est, spy
+
+
+def test_grad_norms_recorded_per_layer_per_epoch(digits):
+    est = AutoencoderTransformer(
+        3, hidden_layer_sizes=(8, 4), max_iter=2, random_state=0
+    )
+    est.fit(digits)
+    norms = est.history_[:, "grad_norms"]
+    assert len(norms) == 2
+    assert list(norms[0]) == [
+        "encoder.0",
+        "encoder.1",
+        "encoder.code",
+        "decoder.0",
+        "decoder.1",
+        "decoder.output",
+    ]
+    assert all(v > 0 and math.isfinite(v) for row in norms for v in row.values())
+
+
+def test_grad_norm_is_the_mean_over_batches_of_the_layer_norm(digits):
+    spy = _Spy()
+    est = AutoencoderTransformer(
+        2,
+        hidden_layer_sizes=(8,),
+        batch_size=100,
+        max_iter=1,
+        random_state=0,
+        callbacks=[("spy", spy)],
+    ).fit(digits)
+    # Gradients come in module order: encoder.0's weight and bias first.
+    first_layer = [
+        torch.sqrt(g[0].square().sum() + g[1].square().sum()) for g in spy.grads
+    ]
+    expected = torch.stack(first_layer).mean().item()
+    assert est.history_[0, "grad_norms"]["encoder.0"] == pytest.approx(
+        expected, rel=1e-5
+    )
+
+
+def test_max_grad_norm_bounds_the_update_and_norms_are_measured_before(digits):
+    lr, max_norm = 0.5, 1e-3
+    est, spy = _single_step(digits, learning_rate_init=lr, max_grad_norm=max_norm)
+    clipped = torch.sqrt(sum(g.square().sum() for g in spy.grads[0]))
+    assert clipped.item() == pytest.approx(max_norm, rel=1e-4)
+    after = list(est.net_.module_.parameters())
+    step = torch.sqrt(sum((a - b).square().sum() for a, b in zip(after, spy.initial)))
+    assert step.item() <= lr * max_norm * (1 + 1e-4)
+    # The recorded norms are the raw ones, far above the clipping threshold.
+    assert max(est.history_[0, "grad_norms"].values()) > 100 * max_norm
+
+
+def test_clip_value_bounds_every_gradient_element(digits):
+    _, spy = _single_step(digits, learning_rate_init=0.01, clip_value=1e-4)
+    largest = max(g.abs().max().item() for g in spy.grads[0])
+    assert largest == pytest.approx(1e-4)
+
+
+def test_l1_shrinks_weights_towards_zero(digits):
+    def weights(**params):
+        est = AutoencoderTransformer(
+            2,
+            hidden_layer_sizes=(16,),
+            max_iter=30,
+            learning_rate_init=1e-2,
+            random_state=0,
+            **params,
+        ).fit(digits)
+        return torch.cat(
+            [w.detach().abs().flatten() for w in est.net_.module_.weights()]
+        )
+
+    plain, sparse = weights(), weights(l1=1e-2)
+    assert sparse.sum() < 0.5 * plain.sum()
+    assert (sparse < 1e-3).float().mean() > (plain < 1e-3).float().mean()
+
+
+@pytest.mark.parametrize("solver", ["adam", "adamw"])
+def test_alpha_shrinks_weight_norm(digits, solver):
+    def norm(alpha):
+        est = AutoencoderTransformer(
+            2,
+            hidden_layer_sizes=(16,),
+            max_iter=30,
+            learning_rate_init=1e-2,
+            random_state=0,
+            solver=solver,
+            alpha=alpha,
+        ).fit(digits)
+        return sum(w.detach().square().sum().item() for w in est.net_.module_.weights())
+
+    assert norm(1.0) < 0.7 * norm(0.0)
+
+
+def test_alpha_is_a_loss_term_except_for_adamw(digits):
+    adam, _ = _single_step(digits, learning_rate_init=0.0 + 1e-9, alpha=0.5)
+    assert adam.net_.alpha == 0.5
+    est = AutoencoderTransformer(2, solver="adamw", alpha=0.5, **FAST).fit(digits)
+    assert est.net_.alpha == 0.0
+    assert est.net_.optimizer_.param_groups[0]["weight_decay"] == 0.5
+
+
+def test_diverging_run_restarts_lowers_lr_and_ends_finite(low_rank):
+    with pytest.warns(ExplodingGradientWarning, match="restarted"):
+        est = AutoencoderTransformer(
+            2,
+            hidden_layer_sizes=(8,),
+            solver="sgd",
+            learning_rate_init=10.0,
+            max_iter=10,
+            random_state=0,
+        ).fit(low_rank)
+    assert est.n_restarts_ >= 1
+    lrs = est.history_[:, "lr"]
+    assert lrs[0] == 10.0 and lrs[-1] == pytest.approx(10.0 * 0.1**est.n_restarts_)
+    assert len(est.history_) == 10 and np.isfinite(est.loss_curve_[-1])
+    assert np.isfinite(est.transform(low_rank)).all()
+
+
+def test_divergence_error_after_max_restarts_keeps_previous_fit(low_rank):
+    est = AutoencoderTransformer(2, **FAST).fit(low_rank)
+    before = est.transform(low_rank)
+    est.set_params(solver="sgd", learning_rate_init=1e9, max_restarts=1)
+    with pytest.raises(TrainingDivergedError, match=r"epoch \d+ after 1 restart"):
+        est.fit(low_rank)
+    assert est.n_iter_ == 3
+    assert np.array_equal(est.transform(low_rank), before)
+
+
+def test_vanishing_gradient_warning_on_deep_sigmoid_net(digits):
+    X = (digits - digits.mean(0)) / (digits.std(0) + 1e-9)
+    with pytest.warns(VanishingGradientWarning, match="residual=True"):
+        AutoencoderTransformer(
+            4,
+            hidden_layer_sizes=(16,) * 12,
+            activation="sigmoid",
+            max_iter=20,
+            random_state=0,
+        ).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VanishingGradientWarning)
+        AutoencoderTransformer(
+            4,
+            hidden_layer_sizes=(16,) * 12,
+            activation="sigmoid",
+            residual=True,
+            max_iter=20,
+            random_state=0,
+        ).fit(X)
+
+
+def test_diagnose_reads_thresholds_from_history():
+    monitor = GradientMonitor(vanishing_ratio=1e-3, exploding_norm=10.0)
+    monitor.layer_names_ = ["encoder.0", "decoder.output"]
+    flat = [
+        {"train_loss": 1.0, "grad_norms": {"encoder.0": 1e-6, "decoder.output": 1.0}}
+    ] * 6
+    assert [w for w, _ in monitor.diagnose(flat)] == [VanishingGradientWarning]
+    healthy = [
+        {
+            "train_loss": 1.0 / (i + 1),
+            "grad_norms": {"encoder.0": 0.5, "decoder.output": 1.0},
+        }
+        for i in range(6)
+    ]
+    assert monitor.diagnose(healthy) == []
+    large = [
+        {"train_loss": 1.0, "grad_norms": {"encoder.0": 50.0, "decoder.output": 1.0}}
+    ]
+    assert [w for w, _ in monitor.diagnose(large)] == [ExplodingGradientWarning]
+    assert [w for w, _ in monitor.diagnose(healthy, n_restarts=1)] == [
+        ExplodingGradientWarning
+    ]
+
+
+def test_guard_counts_the_initial_state_as_a_rollback_candidate(low_rank):
+    est = AutoencoderTransformer(2, **FAST).fit(low_rank)
+    guard = dict(est.net_.callbacks_)["guard"]
+    assert isinstance(guard, TrainingGuard)
+    first_batch = est.history_[0, "batches"][0]["train_loss"]
+    assert guard.safe_score_ == min(first_batch, *est.loss_curve_)
+    assert guard.best_epoch_ == int(np.argmin(est.loss_curve_)) + 1

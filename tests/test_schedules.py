@@ -1,0 +1,112 @@
+"""Learning-rate schedules: names -> torch schedulers, recorded per epoch."""
+
+import pytest
+import torch
+from numpy.testing import assert_allclose
+
+from skae import AutoencoderTransformer
+from skae._schedules import (
+    SCHEDULES,
+    check_schedule_params,
+    default_schedule_params,
+    make_scheduler,
+)
+
+
+def _torch_lrs(name, params, lr0, epochs):
+    """The learning rates torch's scheduler gives each epoch (non-plateau)."""
+    param = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([param], lr=lr0)
+    scheduler = SCHEDULES[name](opt, **params)
+    lrs = []
+    for _ in range(epochs):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        scheduler.step()
+    return lrs
+
+
+def test_exponential_lr_follows_lr0_times_gamma_power_epoch(digits):
+    est = AutoencoderTransformer(
+        2,
+        hidden_layer_sizes=(4,),
+        max_iter=6,
+        learning_rate_init=0.01,
+        lr_schedule="exponential",
+        lr_schedule_params={"gamma": 0.5},
+        random_state=0,
+    ).fit(digits)
+    assert_allclose(est.history_[:, "lr"], [0.01 * 0.5**k for k in range(6)])
+
+
+@pytest.mark.parametrize("name", ["linear", "step", "cosine", "warm_restarts"])
+def test_schedule_matches_torch_with_documented_defaults(digits, name):
+    epochs = 14
+    est = AutoencoderTransformer(
+        2,
+        hidden_layer_sizes=(4,),
+        max_iter=epochs,
+        tol=0.0,
+        n_iter_no_change=epochs,
+        learning_rate_init=0.01,
+        lr_schedule=name,
+        random_state=0,
+    ).fit(digits)
+    expected = _torch_lrs(name, default_schedule_params(name, epochs), 0.01, epochs)
+    assert_allclose(est.history_[:, "lr"], expected, rtol=1e-12)
+    assert len(set(est.history_[:, "lr"])) > 1
+
+
+def test_constant_schedule_keeps_the_rate(digits):
+    est = AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=4, random_state=0)
+    est.fit(digits)
+    assert est.history_[:, "lr"] == [1e-3] * 4
+    assert "lr_scheduler" not in dict(est.net_.callbacks_)
+
+
+def test_plateau_lowers_the_rate_when_the_loss_stalls(digits):
+    est = AutoencoderTransformer(
+        2,
+        hidden_layer_sizes=(4,),
+        max_iter=8,
+        learning_rate_init=1e-4,
+        tol=0.0,
+        n_iter_no_change=50,
+        lr_schedule="plateau",
+        lr_schedule_params={"patience": 0, "factor": 0.5, "threshold": 0.5},
+        random_state=0,
+    ).fit(digits)
+    lrs = est.history_[:, "lr"]
+    # Epoch 1 sets the reference; no later epoch improves by 50 %, so from
+    # epoch 2 on each epoch halves the rate of the next.
+    assert_allclose(lrs, [1e-4] + [1e-4 * 0.5**k for k in range(7)])
+
+
+def test_plateau_monitors_validation_loss_with_early_stopping():
+    scheduler = make_scheduler("plateau", {}, 10, "valid_loss")
+    assert scheduler.monitor == "valid_loss"
+    assert scheduler.kwargs == default_schedule_params("plateau", 10)
+
+
+def test_user_params_override_defaults():
+    scheduler = make_scheduler("step", {"gamma": 0.3}, 30, "train_loss")
+    assert scheduler.kwargs == {"step_size": 10, "gamma": 0.3}
+
+
+@pytest.mark.parametrize(
+    "name, params, match",
+    [
+        ("exponential", {"gama": 0.9}, r"keys \['gama'\] that ExponentialLR"),
+        ("constant", {"gamma": 0.9}, "must be empty with lr_schedule='constant'"),
+    ],
+)
+def test_unknown_schedule_params_are_rejected(name, params, match):
+    with pytest.raises(ValueError, match=match):
+        check_schedule_params(name, params)
+
+
+def test_bad_schedule_params_fail_at_fit_before_training(digits):
+    est = AutoencoderTransformer(lr_schedule="cosine", lr_schedule_params={"tmax": 3})
+    with pytest.raises(ValueError, match=r"lr_schedule_params has keys \['tmax'\]"):
+        est.fit(digits)
+    assert not hasattr(est, "history_")
