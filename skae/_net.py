@@ -204,6 +204,32 @@ class AutoencoderNet(NeuralNet):
             terms["l1"] = self.l1 * norms.sum()
         return terms
 
+    def train_step_single(self, batch, **fit_params):
+        """Forward, loss and backward for one batch whose target is itself.
+
+        Unlike skorch's default, the modules switch to training mode only when
+        they are not in it already (``Module.train`` walks every submodule, a
+        cost paid per batch otherwise), and the batch goes to the module as it
+        is: it is already a tensor on the right device.
+        """
+        if not self.module_.training:
+            self._set_training(True)
+        Xi, _ = batch
+        X_pred = self.module_(Xi)
+        loss = self.get_loss(X_pred, None, X=Xi, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": X_pred}
+
+    def validation_step(self, batch, **fit_params):
+        """Loss of one validation batch, in eval mode, without gradients."""
+        if self.module_.training:
+            self._set_training(False)
+        Xi, _ = batch
+        with torch.no_grad():
+            X_pred = self.module_(Xi)
+            loss = self.get_loss(X_pred, None, X=Xi, training=False)
+        return {"loss": loss, "y_pred": X_pred}
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         terms = self.loss_terms(y_pred, X, training)
         loss = terms.pop("reconstruction")

@@ -28,8 +28,8 @@ class GradientMonitor(Callback):
     bias and normalization parameters together). Norms are measured before any
     gradient clipping, so this callback must come before the clipping callbacks.
 
-    The cost is a few tensor operations per batch and no synchronization: the
-    sums stay on the device until the end of the epoch.
+    The cost is two tensor operations per batch and no synchronization: the
+    per-parameter norms stay on the device until the end of the epoch.
 
     Parameters
     ----------
@@ -54,14 +54,10 @@ class GradientMonitor(Callback):
         self.layer_names_ = names
         self._params = params
         self._index = index.to(params[0].device)
-        self._sum = None
-        self._count = 0
+        self._batches = []
 
     def on_epoch_begin(self, net, **kwargs):
-        self._sum = torch.zeros(
-            len(self.layer_names_), device=self._index.device, dtype=torch.float32
-        )
-        self._count = 0
+        self._batches = []
 
     def on_grad_computed(self, net, named_parameters, training=False, **kwargs):
         if not training:
@@ -69,16 +65,26 @@ class GradientMonitor(Callback):
         grads = [
             p.grad if p.grad is not None else torch.zeros_like(p) for p in self._params
         ]
-        squares = torch.stack(torch._foreach_norm(grads)).float().square_()
-        per_layer = torch.zeros_like(self._sum).index_add_(0, self._index, squares)
-        self._sum += per_layer.sqrt_()
-        self._count += 1
+        # One fused kernel per batch; the per-layer reduction waits for the
+        # epoch's end, so the training loop pays two small ops per step.
+        self._batches.append(torch.stack(torch._foreach_norm(grads)))
 
     def on_epoch_end(self, net, **kwargs):
-        if not self._count:
+        if not self._batches:
             return
-        means = (self._sum / self._count).tolist()
+        squares = torch.stack(self._batches).float().square_()  # (batches, params)
+        per_layer = torch.zeros(
+            squares.shape[0], len(self.layer_names_), device=squares.device
+        ).index_add_(1, self._index, squares)
+        means = per_layer.sqrt_().mean(dim=0).tolist()
         net.history.record(self.name, dict(zip(self.layer_names_, means)))
+        self._batches = []
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_batches", None)
+        state.pop("_params", None)
+        return state
 
     def diagnose(self, history, n_restarts=0):
         """Return ``(warning_class, message)`` pairs for what the history shows.
