@@ -89,23 +89,28 @@ class AutoencoderTransformer(
         Optimizer. ``"sgd"`` uses Nesterov momentum when ``momentum > 0``.
         Adam, AdamW and SGD use PyTorch's fused implementation.
 
-    learning_rate_init : float, default=1e-3
+    learning_rate_init : float, default=3e-3
         Initial learning rate.
 
     momentum : float in [0, 1], default=0.9
         Momentum of ``"sgd"`` and ``"rmsprop"``; ignored otherwise.
 
-    alpha : float, default=0.0
-        L2 penalty: ``0.5 * alpha * sum(W ** 2)`` over all weight matrices is
-        added to the loss (biases and normalization parameters are not
-        penalized). With ``"adam"`` this is classic L2 regularization, whose
-        pull is rescaled per weight by Adam's adaptive step. With
-        ``solver="adamw"`` ``alpha`` becomes AdamW's decoupled weight decay
-        (``W -= lr * alpha * W`` each step) and is not added to the loss.
+    alpha : float, default=1.0
+        L2 penalty: ``0.5 * alpha * sum(W ** 2) / n_train`` over all weight
+        matrices is added to the loss, ``n_train`` being the number of
+        training rows (as in :class:`~sklearn.neural_network.MLPRegressor`,
+        the term is divided by the sample size, so the same ``alpha`` suits
+        small and large data sets). Biases and normalization parameters are
+        not penalized. With ``"adam"`` this is classic L2 regularization,
+        whose pull Adam rescales per weight by its adaptive step. With
+        ``solver="adamw"``, ``alpha`` is instead AdamW's decoupled weight decay
+        (``W -= lr * alpha * W`` each step, not divided by ``n_train``) and
+        nothing is added to the loss. The default was chosen by measurement:
+        see the benchmarks page.
 
     l1 : float, default=0.0
-        L1 penalty: ``l1 * sum(abs(W))`` over all weight matrices is added to
-        the loss. Drives weights to zero.
+        L1 penalty: ``l1 * sum(abs(W)) / n_train`` over all weight matrices is
+        added to the loss. Drives weights to exactly zero.
 
     batch_size : int, default=256
         Rows per mini-batch (capped by the number of training rows).
@@ -291,9 +296,9 @@ class AutoencoderTransformer(
         init="auto",
         scaling="global",
         solver="adam",
-        learning_rate_init=1e-3,
+        learning_rate_init=3e-3,
         momentum=0.9,
-        alpha=0.0,
+        alpha=1.0,
         l1=0.0,
         batch_size=256,
         max_iter=200,

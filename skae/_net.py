@@ -166,9 +166,10 @@ class AutoencoderNet(NeuralNet):
     Parameters
     ----------
     alpha : float
-        Weight of ``0.5 * sum(W ** 2)`` over all weight matrices (L2).
+        Weight of ``0.5 * sum(W ** 2) / n_train`` over all weight matrices
+        (L2), where ``n_train`` is the number of training rows.
     l1 : float
-        Weight of ``sum(abs(W))`` over all weight matrices (L1).
+        Weight of ``sum(abs(W)) / n_train`` over all weight matrices (L1).
     seed : int
         Seeds the generator that shuffles batches.
     """
@@ -189,6 +190,9 @@ class AutoencoderNet(NeuralNet):
         return X if isinstance(X, Rows) else Rows(X)
 
     def get_iterator(self, dataset, training=False):
+        if training:
+            # The penalties are divided by the number of training rows.
+            self.n_train_ = len(dataset)
         return BatchIterator(
             dataset, self.batch_size, shuffle=training, generator=self.generator_
         )
@@ -198,11 +202,28 @@ class AutoencoderNet(NeuralNet):
         terms = {"reconstruction": self.criterion_(X_pred, X)}
         if training and self.alpha:
             norms = torch.stack(torch._foreach_norm(self.weights_))
-            terms["l2"] = 0.5 * self.alpha * norms.square().sum()
+            terms["l2"] = 0.5 * self.alpha / self.n_train_ * norms.square().sum()
         if training and self.l1:
             norms = torch.stack(torch._foreach_norm(self.weights_, 1))
-            terms["l1"] = self.l1 * norms.sum()
+            terms["l1"] = self.l1 / self.n_train_ * norms.sum()
         return terms
+
+    def penalty_gradients(self, weights):
+        """Return the gradients of the penalty terms w.r.t. ``weights``, or None.
+
+        Closed forms of the derivatives of :meth:`loss_terms`' ``l2`` and ``l1``
+        terms; :class:`~skae.callbacks.GradientMonitor` subtracts them to
+        measure the reconstruction loss's own gradient.
+        """
+        if not (self.alpha or self.l1):
+            return None
+        grads = [torch.zeros_like(w) for w in weights]
+        if self.alpha:
+            torch._foreach_add_(grads, weights, alpha=self.alpha / self.n_train_)
+        if self.l1:
+            signs = torch._foreach_sign(weights)
+            torch._foreach_add_(grads, signs, alpha=self.l1 / self.n_train_)
+        return grads
 
     def train_step_single(self, batch, **fit_params):
         """Forward, loss and backward for one batch whose target is itself.

@@ -65,6 +65,14 @@ def test_grad_norms_recorded_per_layer_per_epoch(digits):
     assert all(v > 0 and math.isfinite(v) for row in norms for v in row.values())
 
 
+def _first_layer_norm(grads, weight=None, alpha=0.0, l1=0.0, n=300):
+    """Norm of encoder.0's gradient (weight, bias) minus the penalties' part."""
+    g_weight, g_bias = grads[0], grads[1]
+    if weight is not None:
+        g_weight = g_weight - alpha / n * weight - l1 / n * torch.sign(weight)
+    return torch.sqrt(g_weight.square().sum() + g_bias.square().sum()).item()
+
+
 def test_grad_norm_is_the_mean_over_batches_of_the_layer_norm(digits):
     spy = _Spy()
     est = AutoencoderTransformer(
@@ -72,17 +80,34 @@ def test_grad_norm_is_the_mean_over_batches_of_the_layer_norm(digits):
         hidden_layer_sizes=(8,),
         batch_size=100,
         max_iter=1,
+        alpha=0.0,
         random_state=0,
         callbacks=[("spy", spy)],
     ).fit(digits)
-    # Gradients come in module order: encoder.0's weight and bias first.
-    first_layer = [
-        torch.sqrt(g[0].square().sum() + g[1].square().sum()) for g in spy.grads
-    ]
-    expected = torch.stack(first_layer).mean().item()
+    assert len(spy.grads) == 3
+    expected = np.mean([_first_layer_norm(g) for g in spy.grads])
     assert est.history_[0, "grad_norms"]["encoder.0"] == pytest.approx(
         expected, rel=1e-5
     )
+
+
+def test_grad_norm_leaves_out_the_penalties_gradient(digits):
+    spy = _Spy()
+    est = AutoencoderTransformer(
+        2,
+        hidden_layer_sizes=(8,),
+        batch_size=300,
+        max_iter=1,
+        alpha=30.0,
+        l1=3.0,
+        random_state=0,
+        callbacks=[("spy", spy)],
+    ).fit(digits)
+    grads, weight = spy.grads[0], spy.initial[0]
+    recorded = est.history_[0, "grad_norms"]["encoder.0"]
+    expected = _first_layer_norm(grads, weight, alpha=30.0, l1=3.0)
+    assert recorded == pytest.approx(expected, rel=1e-5)
+    assert recorded != pytest.approx(_first_layer_norm(grads), rel=1e-3)
 
 
 def test_max_grad_norm_bounds_the_update_and_norms_are_measured_before(digits):
@@ -117,7 +142,7 @@ def test_l1_shrinks_weights_towards_zero(digits):
             [w.detach().abs().flatten() for w in est.net_.module_.weights()]
         )
 
-    plain, sparse = weights(), weights(l1=1e-2)
+    plain, sparse = weights(alpha=0.0), weights(alpha=0.0, l1=3.0)
     assert sparse.sum() < 0.5 * plain.sum()
     assert (sparse < 1e-3).float().mean() > (plain < 1e-3).float().mean()
 
@@ -136,7 +161,7 @@ def test_alpha_shrinks_weight_norm(digits, solver):
         ).fit(digits)
         return sum(w.detach().square().sum().item() for w in est.net_.module_.weights())
 
-    assert norm(1.0) < 0.7 * norm(0.0)
+    assert norm(300.0 if solver == "adam" else 1.0) < 0.7 * norm(0.0)
 
 
 def test_alpha_is_a_loss_term_except_for_adamw(digits):
@@ -181,6 +206,16 @@ def test_vanishing_gradient_warning_on_deep_sigmoid_net(digits):
             4,
             hidden_layer_sizes=(16,) * 12,
             activation="sigmoid",
+            max_iter=20,
+            random_state=0,
+        ).fit(X)
+    # The L2 penalty's gradient does not hide the vanishing data gradient.
+    with pytest.warns(VanishingGradientWarning):
+        AutoencoderTransformer(
+            4,
+            hidden_layer_sizes=(16,) * 12,
+            activation="sigmoid",
+            alpha=10.0,
             max_iter=20,
             random_state=0,
         ).fit(X)

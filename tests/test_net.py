@@ -82,8 +82,9 @@ def test_loss_is_reconstruction_plus_named_penalties(digits):
         X_pred = net.module_(X)
         terms = net.loss_terms(X_pred, X, training=True)
         weights = net.module_.weights()
-        l2 = 0.5 * 0.1 * sum(w.square().sum() for w in weights)
-        l1 = 0.01 * sum(w.abs().sum() for w in weights)
+        assert net.n_train_ == 300
+        l2 = 0.5 * 0.1 / 300 * sum(w.square().sum() for w in weights)
+        l1 = 0.01 / 300 * sum(w.abs().sum() for w in weights)
         torch.testing.assert_close(terms["reconstruction"], ((X_pred - X) ** 2).mean())
         torch.testing.assert_close(terms["l2"], l2)
         torch.testing.assert_close(terms["l1"], l1)
