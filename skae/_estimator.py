@@ -521,7 +521,7 @@ class AutoencoderTransformer(
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return self._apply("encoder", X, self.n_components_, self._scaling.transform)
+        return self._infer("encoder", X)
 
     def inverse_transform(self, X):
         """Decode codes back to the input space.
@@ -538,12 +538,7 @@ class AutoencoderTransformer(
         """
         check_is_fitted(self)
         X = _validate_codes(self, X)
-        return self._apply(
-            "decoder",
-            X,
-            self.n_features_in_,
-            after=lambda result, start, stop: self._scaling.inverse_transform(result),
-        )
+        return self._infer("decoder", X)
 
     def score_samples(self, X):
         """Return minus each row's mean squared reconstruction error.
@@ -559,17 +554,14 @@ class AutoencoderTransformer(
 
         Returns
         -------
-        scores : ndarray of shape (n_samples,)
-            ``-mean((X - inverse_transform(transform(X))) ** 2, axis=1)``.
+        scores : ndarray of shape (n_samples,), float64
+            ``-mean((X - inverse_transform(transform(X))) ** 2, axis=1)``,
+            accumulated in float64 whatever ``X``'s dtype.
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
 
-        def error(result, start, stop):
-            diff = self._scaling.inverse_transform(result) - X[start:stop]
-            return -np.mean(np.square(diff), axis=1)
-
-        return self._apply("autoencoder", X, 0, self._scaling.transform, error)
+        return self._infer("score", X)
 
     def score(self, X, y=None):
         """Return the mean of :meth:`score_samples`: higher is better, 0 is perfect.
@@ -592,19 +584,16 @@ class AutoencoderTransformer(
         """
         return float(np.mean(self.score_samples(X)))
 
-    def _apply(self, part, X, n_out, before=None, after=None):
-        dtype = X.dtype
+    def _infer(self, part, X):
         with _net.num_threads(self.n_threads):
-            fn = _net.inference_fn(self.net_.module_, part, dtype)
-            return _net.map_batches(
-                fn,
+            return _net.infer(
+                self.net_.module_,
+                part,
                 X,
-                n_out,
+                mean=self.mean_,
+                scale=self.scale_,
                 batch_size=max(self.batch_size, 1024),
                 device=self.net_.device,
-                dtype=dtype,
-                before=before,
-                after=after,
             )
 
     @property

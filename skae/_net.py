@@ -476,26 +476,63 @@ def inference_fn(module, part, dtype):
     return module if part == "autoencoder" else getattr(module, part)
 
 
-def map_batches(fn, X, n_out, *, batch_size, device, dtype, before=None, after=None):
-    """Apply ``fn`` to the rows of ``X`` in batches under ``torch.inference_mode``.
+def infer(module, part, X, *, mean, scale, batch_size, device):
+    """Run ``part`` of ``module`` on ``X`` in input units, batch by batch.
 
-    ``before(batch)`` maps a numpy batch to the model's input units
-    (standardization); ``after(result, start, stop)`` maps the numpy result of
-    rows ``start:stop`` back. The output is preallocated with ``dtype``:
-    memory beyond input and output is O(batch_size).
+    Standardization ``(X - mean) / scale`` and its inverse are applied to each
+    batch on the device, in the compute dtype (``X``'s: float32 or float64).
+    The output is preallocated with ``X``'s dtype (float64 for ``"score"``)
+    and runs under
+    ``torch.inference_mode``: memory beyond input and output is
+    O(batch_size).
+
+    Parameters
+    ----------
+    part : {"encoder", "decoder", "score"}
+        ``"encoder"``: codes of ``X``; ``"decoder"``: reconstructions (input
+        units) of codes ``X``; ``"score"``: minus each row's mean squared
+        reconstruction error in input units.
+
+    Returns
+    -------
+    out : ndarray of shape (n_samples, n_out) or (n_samples,)
     """
-    n = X.shape[0]
-    out = np.empty((n, n_out), dtype=dtype) if n_out else np.empty(n, dtype=dtype)
+    dtype = X.dtype
     compute = torch.float64 if dtype == np.float64 else torch.float32
+    fn = inference_fn(module, "autoencoder" if part == "score" else part, dtype)
+    mean = torch.as_tensor(mean, dtype=compute, device=device)
+    scale = torch.as_tensor(scale, dtype=compute, device=device)
+    if part == "encoder":
+        n_out = module.encoder.out.out_features
+
+        def step(x):
+            return fn((x - mean) / scale)
+
+    elif part == "decoder":
+        n_out = module.decoder.out.out_features
+
+        def step(z):
+            return torch.addcmul(mean, fn(z), scale)
+
+    else:
+        n_out = None
+
+        scale64 = scale.double()
+
+        def step(x):
+            x = (x - mean) / scale
+            # float64 from here: squared errors of large-valued data overflow
+            # float32 (values of 1e20 already do).
+            error = (fn(x) - x).double().mul_(scale64)
+            return error.square_().mean(dim=1).neg_()
+
+    n = X.shape[0]
+    out = np.empty((n, n_out) if n_out else n, dtype=dtype if n_out else np.float64)
     with torch.inference_mode():
         for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            batch = X[start:stop]
-            if before is not None:
-                batch = before(batch)
-            tensor = torch.as_tensor(np.ascontiguousarray(batch)).to(device, compute)
-            result = fn(tensor).cpu().numpy()
-            out[start:stop] = after(result, start, stop) if after else result
+            batch = np.ascontiguousarray(X[start : start + batch_size])
+            result = step(torch.from_numpy(batch).to(device))
+            out[start : start + batch_size] = result.cpu().numpy()
     return out
 
 

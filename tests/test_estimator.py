@@ -49,7 +49,7 @@ def test_fit_transform_shapes_and_dtypes(digits, dtype):
     assert Z.shape == (300, 5) and Z.dtype == dtype
     X_hat = ae.inverse_transform(Z)
     assert X_hat.shape == X.shape and X_hat.dtype == dtype
-    assert ae.score_samples(X).dtype == dtype
+    assert ae.score_samples(X).dtype == np.float64
     assert ae.n_components_ == 5
     assert ae.n_features_in_ == 64
     assert ae.n_iter_ == 3 == len(ae.history_) == len(ae.loss_curve_)
