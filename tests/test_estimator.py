@@ -282,3 +282,19 @@ def test_cuda_training_matches_output_contract(digits):
     Z = ae.transform(digits.astype(np.float32))
     assert isinstance(Z, np.ndarray) and Z.dtype == np.float32
     assert np.isfinite(ae.score_samples(digits)).all()
+
+
+def _threads_seen_in_fit(X):
+    recorder = _Recorder()
+    AutoencoderTransformer(3, **FAST, callbacks=[("rec", recorder)]).fit(X)
+    return recorder.seen
+
+
+def test_joblib_workers_do_not_oversubscribe(digits):
+    from joblib import Parallel, cpu_count, delayed
+
+    # joblib gives each of 2 workers half the cores (OMP_NUM_THREADS), and
+    # n_threads=None leaves torch's setting, which follows it, alone.
+    seen = Parallel(n_jobs=2)(delayed(_threads_seen_in_fit)(digits) for _ in range(2))
+    share = max(1, cpu_count() // 2)
+    assert seen == [[share] * 3] * 2
