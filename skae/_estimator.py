@@ -180,7 +180,11 @@ class AutoencoderTransformer(
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, dropout, batch order and the validation
         split, through local generators: the global torch and numpy random
-        states are left as they were. Pass an int for reproducible output.
+        states are left as they were. Pass an int for reproducible output:
+        the same data and ``random_state`` give bit-identical results on the
+        same machine. With ``normalization`` set, torch's CPU kernels round
+        differently with different thread counts, so also fix ``n_threads``
+        (e.g. when comparing ``GridSearchCV(n_jobs=1)`` with ``n_jobs=2``).
 
     verbose : int, default=0
         0 is silent, 1 prints a table row per epoch (losses, learning rate,
@@ -379,8 +383,10 @@ class AutoencoderTransformer(
         """Train for one epoch on ``X``, initializing on the first call.
 
         The scaling statistics are computed on the first call's ``X`` and kept
-        afterwards. ``early_stopping`` does not apply: each call is one epoch
-        on all of ``X``.
+        afterwards. A model started by ``partial_fit`` trains each call on all
+        of ``X``; a model fitted with ``early_stopping=True`` keeps holding out
+        ``validation_fraction`` of each call's ``X`` and records its
+        ``valid_loss``. Either way a call is one epoch and never stops early.
 
         Parameters
         ----------
@@ -401,7 +407,7 @@ class AutoencoderTransformer(
         before = dict(self.__dict__)
         try:
             self._fit_unsafe(X, first, epochs, incremental)
-        except Exception:
+        except BaseException:  # a Ctrl-C outside skorch's loop too
             self.__dict__.clear()
             self.__dict__.update(before)
             raise
@@ -419,7 +425,7 @@ class AutoencoderTransformer(
             net = _net.build_net(
                 params,
                 n_features=X.shape[1],
-                n_components=self.n_components,
+                n_components=int(self.n_components),
                 seed=seed,
                 device=device,
                 validate=validate,
@@ -440,7 +446,7 @@ class AutoencoderTransformer(
         self.mean_, self.scale_ = scaling.mean_, scaling.scale_
         self.net_ = net
         self.history_ = net.history
-        self.n_components_ = self.n_components
+        self.n_components_ = int(self.n_components)
         self.n_iter_ = len(net.history)
         self.loss_curve_ = [row["train_loss"] for row in net.history]
         self.n_restarts_ = getattr(self, "n_restarts_", 0) * (not first) + len(
@@ -458,7 +464,9 @@ class AutoencoderTransformer(
             )
         sizes = self.hidden_layer_sizes
         sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
-        if not all(isinstance(h, Integral) and h > 0 for h in sizes):
+        if not all(
+            isinstance(h, Integral) and not isinstance(h, bool) and h > 0 for h in sizes
+        ):
             raise ValueError(
                 "hidden_layer_sizes must contain positive integers; "
                 f"got hidden_layer_sizes={self.hidden_layer_sizes!r}."
@@ -483,7 +491,15 @@ class AutoencoderTransformer(
                     f"{n_valid} validation and {n_samples - n_valid} training "
                     "rows. Pass more samples or set early_stopping=False."
                 )
-        check_schedule_params(self.lr_schedule, self.lr_schedule_params or {})
+        if self.normalization == "batch" and self.batch_size < 2:
+            raise ValueError(
+                f"batch_size={self.batch_size} is too small for "
+                "normalization='batch', which needs at least 2 rows per batch. "
+                "Use a larger batch_size or normalization='layer'."
+            )
+        check_schedule_params(
+            self.lr_schedule, self.lr_schedule_params or {}, self.max_iter
+        )
         return tuple(int(h) for h in sizes)
 
     def _warn_after_training(self, net, report, incremental):
@@ -611,7 +627,9 @@ class AutoencoderTransformer(
 
 def _validate_codes(estimator, Z):
     """Validate the input of ``inverse_transform`` (width ``n_components_``)."""
-    Z = check_array(Z, dtype=[np.float64, np.float32])
+    Z = check_array(
+        Z, dtype=[np.float64, np.float32], input_name="X", estimator=estimator
+    )
     if Z.shape[1] != estimator.n_components_:
         raise ValueError(
             f"X has {Z.shape[1]} features, but {type(estimator).__name__} is "

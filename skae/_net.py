@@ -36,6 +36,10 @@ from .exceptions import TrainingDivergedError
 #: Factor applied to the learning rate after a divergence.
 RESTART_LR_FACTOR = 0.1
 
+#: Largest absolute standardized value accepted for training (float32 squares
+#: of larger values overflow).
+MAX_TRAINING_VALUE = 1e18
+
 
 class Rows(torch.utils.data.Dataset):
     """Rows of a 2-D source, standardized on the fly when needed.
@@ -185,6 +189,12 @@ class AutoencoderNet(NeuralNet):
         self.generator_ = torch.Generator().manual_seed(self.seed)
         self.weights_ = self.module_.weights()
         return self
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        # The cached weight list must point at the unpickled module's tensors.
+        if "module_" in self.__dict__:
+            self.weights_ = self.module_.weights()
 
     def get_dataset(self, X, y=None):
         return X if isinstance(X, Rows) else Rows(X)
@@ -370,7 +380,7 @@ def build_net(params, n_features, n_components, seed, device, validate):
         l1=p["l1"],
         seed=seed,
         verbose=int(p["verbose"] > 0),
-        device=device,
+        device=str(device),
         **{f"optimizer__{k}": v for k, v in opt_kwargs.items()},
     )
     return net
@@ -530,7 +540,8 @@ def infer(module, part, X, *, mean, scale, batch_size, device):
     out = np.empty((n, n_out) if n_out else n, dtype=dtype if n_out else np.float64)
     with torch.inference_mode():
         for start in range(0, n, batch_size):
-            batch = np.ascontiguousarray(X[start : start + batch_size])
+            # Contiguous and writable: torch.from_numpy warns on read-only arrays.
+            batch = np.require(X[start : start + batch_size], requirements=["C", "W"])
             result = step(torch.from_numpy(batch).to(device))
             out[start : start + batch_size] = result.cpu().numpy()
     return out
@@ -545,8 +556,10 @@ def prepare_rows(X, transform, device):
     if _file_backed(X):
         return Rows(LazyRows(X, transform, device))
     data = torch.empty(X.shape, dtype=torch.float32)
-    for rows in chunks(*X.shape):
-        data[rows] = torch.from_numpy(np.asarray(transform(X[rows]), dtype=np.float32))
+    with np.errstate(over="ignore"):  # overflow is reported by check_finite_rows
+        for rows in chunks(*X.shape):
+            chunk = np.asarray(transform(X[rows]), dtype=np.float32)
+            data[rows] = torch.from_numpy(chunk)
     return Rows(data.to(device))
 
 
@@ -602,14 +615,20 @@ def resolve_device(device):
 
 
 def check_finite_rows(rows):
-    """Raise ValueError if the standardized training data overflows float32."""
+    """Raise ValueError if the standardized training data is too large to train.
+
+    The network trains in float32; squared errors of values beyond ~1e18
+    overflow it, so such data is refused before training starts.
+    """
     data = rows.data
-    if isinstance(data, torch.Tensor) and not bool(torch.isfinite(data).all()):
-        raise ValueError(
-            "X has values too large for float32 after scaling (the network "
-            "trains in float32, up to about 3.4e38). Use scaling='global' or "
-            "'standard', or rescale X."
-        )
+    if isinstance(data, torch.Tensor) and data.numel():
+        peak = data.abs().max().item()
+        if not peak <= MAX_TRAINING_VALUE:
+            raise ValueError(
+                f"X has values up to {peak:.3g} after scaling; the network trains "
+                f"in float32 and needs them below {MAX_TRAINING_VALUE:.0e}. Use "
+                "scaling='global' or 'standard', or rescale X."
+            )
 
 
 def warn_diagnostics(found):

@@ -37,21 +37,33 @@ class Scaling:
         for rows in chunks(n, p):
             total += X[rows].sum(axis=0, dtype=np.float64)
         mean = total / n
+        # Deviations are divided by each feature's largest one before squaring,
+        # so values up to float64's limit (1e308) give finite statistics.
+        peak = np.zeros(p)
+        for rows in chunks(n, p):
+            peak = np.maximum(peak, np.abs(X[rows] - mean).max(axis=0, initial=0))
+        peak[~(peak > 0)] = 1.0
         squares = np.zeros(p)
         for rows in chunks(n, p):
-            chunk = X[rows].astype(np.float64) - mean
+            chunk = (X[rows].astype(np.float64) - mean) / peak
             squares += np.einsum("ij,ij->j", chunk, chunk)
-        var = squares / n
+        std = peak * np.sqrt(squares / n)
         if self.method is None:
             mean, scale = np.zeros(p), np.ones(p)
         elif self.method == "center":
             scale = np.ones(p)
         elif self.method == "standard":
-            scale = np.sqrt(var)
+            scale = std
             scale[~(scale > 0)] = 1.0
         else:
-            overall = float(np.sqrt(np.mean(var)))
-            scale = np.full(p, overall if overall > 0 else 1.0)
+            top = std.max(initial=0.0)
+            overall = top * np.sqrt(np.mean((std / top) ** 2)) if top > 0 else 1.0
+            scale = np.full(p, overall)
+        if not (np.isfinite(mean).all() and np.isfinite(scale).all()):
+            raise ValueError(
+                "X has values too large to standardize in float64 (the feature "
+                "means or scales overflow). Rescale X."
+            )
         self.mean_, self.scale_ = mean, scale
         return self
 

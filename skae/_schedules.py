@@ -2,6 +2,7 @@
 
 import inspect
 
+import torch
 from skorch.callbacks import LRScheduler
 from torch.optim import lr_scheduler
 
@@ -39,8 +40,13 @@ def default_schedule_params(name, max_iter):
     }[name]
 
 
-def check_schedule_params(name, params):
-    """Raise ValueError if ``params`` has keys the scheduler of ``name`` lacks."""
+def check_schedule_params(name, params, max_iter=10):
+    """Raise ValueError unless ``params`` suit the scheduler of ``name``.
+
+    Unknown keys are named; then the scheduler is built with the merged
+    settings on a dummy optimizer and stepped twice, so bad values (a zero
+    ``step_size``, a string ``gamma``) fail here, before training.
+    """
     if name == "constant":
         if params:
             raise ValueError(
@@ -60,6 +66,18 @@ def check_schedule_params(name, params):
             f"{SCHEDULES[name].__name__} (lr_schedule={name!r}) does not accept; "
             f"accepted keys are {sorted(accepted)}."
         )
+    kwargs = {**default_schedule_params(name, max_iter), **params}
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    try:
+        scheduler = SCHEDULES[name](optimizer, **kwargs)
+        for _ in range(2):
+            optimizer.step()
+            scheduler.step(0.0) if name == "plateau" else scheduler.step()
+    except Exception as exc:
+        raise ValueError(
+            f"lr_schedule_params={params!r} are not valid for "
+            f"{SCHEDULES[name].__name__} (lr_schedule={name!r}): {exc}"
+        ) from None
 
 
 def make_scheduler(name, params, max_iter, monitor):

@@ -198,8 +198,9 @@ class TrainingGuard(Callback):
       After a divergence training restarts from it: the last epoch before a
       blow-up is often finite but already ruined.
 
-    A non-finite training loss in any batch, or a non-finite epoch loss,
-    raises an internal signal that the estimator turns into a restart.
+    A non-finite training loss in any batch, or a non-finite epoch loss or
+    gradient norm (recorded by :class:`GradientMonitor`, which must come
+    first), raises an internal signal that the estimator turns into a restart.
 
     Parameters
     ----------
@@ -230,7 +231,9 @@ class TrainingGuard(Callback):
     def on_epoch_end(self, net, **kwargs):
         row = net.history[-1]
         train_loss = row.get("train_loss", math.nan)
-        if not math.isfinite(train_loss):
+        norms = row.get("grad_norms", {}).values()
+        if not (math.isfinite(train_loss) and all(map(math.isfinite, norms))):
+            # A finite loss with infinite gradients is a blow-up in progress.
             raise _Diverged(row["epoch"], train_loss)
         state = None
         if self.safe_score_ is None or train_loss <= self.safe_score_:

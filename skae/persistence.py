@@ -8,7 +8,9 @@ A saved model is a directory holding three files:
     (``mean_`` and ``scale_`` as :meth:`float.hex` strings, so that float64
     values round-trip exactly), the training history (one row per epoch,
     without the per-batch details) and the name, dtype and shape of every
-    stored tensor.
+    stored tensor. Non-finite floats in the history (a gradient norm that
+    overflowed, say) are written as ``NaN`` / ``Infinity``, as Python's
+    :mod:`json` does.
 ``weights.safetensors``
     The state dict of the PyTorch module (``net_.module_``), on CPU. It loads
     into a bare :class:`torch.nn.Module` of the same architecture with
@@ -247,78 +249,28 @@ def load(path):
     doc = _read_json(path)
     _check_keys(doc, _TOP_KEYS, JSON_FILE)
     _check_format(doc)
-
-    params = _decode_params(doc["params"])
-    estimator = AutoencoderTransformer(**params)
+    estimator = AutoencoderTransformer(**_decode_params(doc["params"]))
     estimator._validate_params()
-
-    fitted = _check_mapping(doc["fitted"], _FITTED_KEYS, "fitted")
-    n_features = _positive_int(fitted, "n_features_in_")
-    n_components = _positive_int(fitted, "n_components_")
-    if n_components > n_features or n_components != estimator.n_components:
-        raise ValueError(
-            f"{JSON_FILE}: fitted n_components_={n_components} does not match "
-            f"n_components={estimator.n_components} and "
-            f"n_features_in_={n_features}."
-        )
-    mean = _float64_array(fitted, "mean_", n_features)
-    scale = _float64_array(fitted, "scale_", n_features)
-
-    net_doc = _check_mapping(doc["net"], _NET_KEYS, "net")
-    seed = net_doc["seed"]
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"{JSON_FILE}: net seed must be an int >= 0; got {seed!r}.")
-    validate = net_doc["validate"]
-    if not isinstance(validate, bool):
-        raise ValueError(f"{JSON_FILE}: net validate must be a bool; got {validate!r}.")
-    device = _load_device(estimator.device)
-
-    tensors = doc["tensors"]
-    _check_keys(tensors, {WEIGHTS_FILE, TRAINING_FILE}, "tensors", required=True)
+    fitted = _read_fitted(doc["fitted"], estimator)
+    tensors = _check_keys(doc["tensors"], {WEIGHTS_FILE, TRAINING_FILE}, "tensors")
     weights = _read_tensors(path, WEIGHTS_FILE, tensors[WEIGHTS_FILE])
     training = _read_tensors(path, TRAINING_FILE, tensors[TRAINING_FILE])
 
-    hidden = estimator.hidden_layer_sizes
-    hidden = (hidden,) if isinstance(hidden, Integral) else tuple(hidden)
-    net = _net.build_net(
-        {**estimator.get_params(), "hidden_layer_sizes": tuple(int(h) for h in hidden)},
-        n_features=n_features,
-        n_components=n_components,
-        seed=seed,
-        device=device,
-        validate=validate,
-    )
-    with _net.seeded(seed, device):
-        net.initialize()
+    net = _rebuild_net(estimator, doc["net"], fitted["n_features_in_"])
     _load_module(net.module_, weights)
-    net.history_ = History(_check_history(doc["history"]))
+    net.history_ = History(_read_history(doc["history"], fitted["n_iter_"]))
     _load_optimizer(net, doc["optimizer"], training)
-    _load_generators(net, training, validate)
+    _load_generators(net, training)
     net.module_.eval()
 
     scaling = Scaling(estimator.scaling)
-    scaling.mean_, scaling.scale_ = mean, scale
-    if "feature_names_in_" in fitted:
-        names = fitted["feature_names_in_"]
-        if (
-            not isinstance(names, list)
-            or len(names) != n_features
-            or not all(isinstance(n, str) for n in names)
-        ):
-            raise ValueError(
-                f"{JSON_FILE}: feature_names_in_ must be a list of "
-                f"{n_features} strings."
-            )
-        estimator.feature_names_in_ = np.asarray(names, dtype=object)
-    estimator.n_features_in_ = n_features
+    scaling.mean_, scaling.scale_ = fitted.pop("mean_"), fitted.pop("scale_")
+    for name, value in fitted.items():
+        setattr(estimator, name, value)
     estimator._scaling = scaling
     estimator.mean_, estimator.scale_ = scaling.mean_, scaling.scale_
     estimator.net_ = net
     estimator.history_ = net.history
-    estimator.n_components_ = n_components
-    estimator.n_iter_ = _non_negative_int(fitted, "n_iter_")
-    estimator.loss_curve_ = _float_list(fitted, "loss_curve_")
-    estimator.n_restarts_ = _non_negative_int(fitted, "n_restarts_")
     return estimator
 
 
@@ -442,8 +394,12 @@ def _read_json(path):
     return doc
 
 
-def _check_keys(doc, allowed, where, required=True, optional=()):
-    """Raise ValueError naming unknown (and, if ``required``, missing) keys."""
+def _check_keys(doc, allowed, where, optional=()):
+    """Return ``doc`` after checking it has exactly the keys ``allowed``.
+
+    Unknown and missing keys raise a ValueError naming them; keys in
+    ``optional`` may be missing.
+    """
     if not isinstance(doc, dict):
         raise ValueError(f"{JSON_FILE}: {where} must be a JSON object.")
     unknown = sorted(set(doc) - set(allowed))
@@ -452,13 +408,9 @@ def _check_keys(doc, allowed, where, required=True, optional=()):
             f"{JSON_FILE}: unknown keys {unknown} in {where}; this skae reads "
             f"{sorted(allowed)}. Was the file written by a newer skae?"
         )
-    missing = sorted(set(allowed) - set(optional) - set(doc)) if required else []
+    missing = sorted(set(allowed) - set(optional) - set(doc))
     if missing:
         raise ValueError(f"{JSON_FILE}: missing keys {missing} in {where}.")
-
-
-def _check_mapping(doc, allowed, where):
-    _check_keys(doc, allowed, where, optional={"feature_names_in_"})
     return doc
 
 
@@ -555,10 +507,82 @@ def _float64_array(doc, key, n):
     return array
 
 
-def _check_history(rows):
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise ValueError(f"{JSON_FILE}: history must be a list of JSON objects.")
+def _read_fitted(doc, estimator):
+    """Return the fitted attributes described by ``doc``, checked."""
+    _check_keys(doc, _FITTED_KEYS, "fitted", optional={"feature_names_in_"})
+    n_features = _positive_int(doc, "n_features_in_")
+    n_components = _positive_int(doc, "n_components_")
+    if n_components > n_features or n_components != estimator.n_components:
+        raise ValueError(
+            f"{JSON_FILE}: fitted n_components_={n_components} does not match "
+            f"n_components={estimator.n_components} and "
+            f"n_features_in_={n_features}."
+        )
+    fitted = {
+        "n_features_in_": n_features,
+        "n_components_": n_components,
+        "n_iter_": _non_negative_int(doc, "n_iter_"),
+        "loss_curve_": _float_list(doc, "loss_curve_"),
+        "n_restarts_": _non_negative_int(doc, "n_restarts_"),
+        "mean_": _float64_array(doc, "mean_", n_features),
+        "scale_": _float64_array(doc, "scale_", n_features),
+    }
+    if "feature_names_in_" in doc:
+        names = doc["feature_names_in_"]
+        if (
+            not isinstance(names, list)
+            or len(names) != n_features
+            or not all(isinstance(n, str) for n in names)
+        ):
+            raise ValueError(
+                f"{JSON_FILE}: feature_names_in_ must be a list of "
+                f"{n_features} strings."
+            )
+        fitted["feature_names_in_"] = np.asarray(names, dtype=object)
+    return fitted
+
+
+def _read_history(rows, n_iter):
+    """Return the history rows after checking that each has an epoch's loss."""
+    if (
+        not isinstance(rows, list)
+        or len(rows) != n_iter
+        or not all(
+            isinstance(row, dict)
+            and isinstance(row.get("train_loss"), (int, float))
+            and not isinstance(row.get("train_loss"), bool)
+            for row in rows
+        )
+    ):
+        raise ValueError(
+            f"{JSON_FILE}: history must be a list of n_iter_={n_iter} objects, "
+            "each with a numeric 'train_loss'."
+        )
     return rows
+
+
+def _rebuild_net(estimator, doc, n_features):
+    """Build and initialize the net as ``fit`` did; the weights come later."""
+    _check_keys(doc, _NET_KEYS, "net")
+    seed, validate = doc["seed"], doc["validate"]
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"{JSON_FILE}: net seed must be an int >= 0; got {seed!r}.")
+    if not isinstance(validate, bool):
+        raise ValueError(f"{JSON_FILE}: net validate must be a bool; got {validate!r}.")
+    device = _load_device(estimator.device)
+    hidden = estimator.hidden_layer_sizes
+    hidden = (hidden,) if isinstance(hidden, Integral) else tuple(hidden)
+    net = _net.build_net(
+        {**estimator.get_params(), "hidden_layer_sizes": tuple(int(h) for h in hidden)},
+        n_features=n_features,
+        n_components=estimator.n_components,
+        seed=seed,
+        device=device,
+        validate=validate,
+    )
+    with _net.seeded(seed, device):
+        net.initialize()
+    return net
 
 
 def _load_device(device):
@@ -685,7 +709,8 @@ def _load_optimizer(net, doc, training):
     net.optimizer_.load_state_dict({"state": state, "param_groups": param_groups})
 
 
-def _load_generators(net, training, validate):
+def _load_generators(net, training):
+    validate = net.train_split is not None
     expected = {"rng.batch_order"} | ({"rng.validation_split"} if validate else set())
     found = {k for k in training if k.startswith("rng.")}
     _check_tensor_names(TRAINING_FILE, found, expected, "the saved network")
