@@ -6,6 +6,7 @@ from .exceptions import (
     TrainingDivergedError,
     VanishingGradientWarning,
 )
+from .persistence import load, save
 
 __version__ = "0.1.0"
 
@@ -15,4 +16,6 @@ __all__ = [
     "TrainingDivergedError",
     "VanishingGradientWarning",
     "__version__",
+    "load",
+    "save",
 ]

@@ -16,7 +16,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _net
+from . import _data, _inference, _net, _runtime
 from ._modules import ACTIVATIONS, INITS
 from ._scaling import Scaling
 from ._schedules import SCHEDULES, check_schedule_params
@@ -417,7 +417,7 @@ class AutoencoderTransformer(
         X = validate_data(self, X, reset=first, dtype=[np.float64, np.float32])
         hidden = self._check_params(X)
         validate = self.early_stopping and not incremental
-        device = _net.resolve_device(self.device)
+        device = _runtime.resolve_device(self.device)
         if first:
             scaling = Scaling(self.scaling).fit(X)
             seed = int(check_random_state(self.random_state).randint(2**31 - 1))
@@ -432,11 +432,11 @@ class AutoencoderTransformer(
             )
         else:
             scaling, net = self._scaling, self.net_
-            device = _net.resolve_device(net.device)
-        with _net.num_threads(self.n_threads):
-            data = _net.prepare_rows(X, scaling.transform, device)
-            _net.check_finite_rows(data)
-            with _net.seeded(net.seed + len(net.history_ or []), device):
+            device = _runtime.resolve_device(net.device)
+        with _runtime.num_threads(self.n_threads):
+            data = _data.prepare_rows(X, scaling.transform, device)
+            _data.check_finite_rows(data)
+            with _runtime.seeded(net.seed + len(net.history_ or []), device):
                 if first:
                     net.initialize()
                 report = _net.train(net, data, epochs, max_restarts=self.max_restarts)
@@ -601,8 +601,8 @@ class AutoencoderTransformer(
         return float(np.mean(self.score_samples(X)))
 
     def _infer(self, part, X):
-        with _net.num_threads(self.n_threads):
-            return _net.infer(
+        with _runtime.num_threads(self.n_threads):
+            return _inference.infer(
                 self.net_.module_,
                 part,
                 X,

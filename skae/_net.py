@@ -1,28 +1,22 @@
-"""The private skorch net that trains the autoencoder, and batched inference.
+"""The private skorch net that trains the autoencoder, and its training driver.
 
-The estimator talks to this module through four functions: :func:`build_net`,
-:func:`train`, :func:`map_batches` and :func:`inference_module`.
-
-Speed: training batches are slices of one preloaded tensor (:class:`Rows`,
-:class:`BatchIterator`), fed through skorch's ``get_dataset`` /
-``get_iterator`` / ``train_split`` hooks, so skorch's callbacks, history and
-schedules keep working without the per-row ``Dataset`` + ``collate`` path.
+The estimator talks to this module through :func:`build_net` and
+:func:`train`; the data it trains on comes from :mod:`skae._data` and
+inference runs in :mod:`skae._inference`. skorch is extended only through its
+documented hooks: ``get_dataset``, ``get_iterator``, ``train_split``,
+``train_step_single``, ``validation_step``, ``get_loss`` and callbacks.
 """
 
-import contextlib
 import copy
-import math
-import mmap
 import warnings
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping, GradientNormClipping, ProgressBar
 
+from ._data import BatchIterator, HoldoutSplit, Rows
 from ._modules import Autoencoder
-from ._scaling import chunks
 from ._schedules import make_scheduler
 from .callbacks import (
     GradientMonitor,
@@ -35,129 +29,6 @@ from .exceptions import TrainingDivergedError
 
 #: Factor applied to the learning rate after a divergence.
 RESTART_LR_FACTOR = 0.1
-
-#: Largest absolute standardized value accepted for training (float32 squares
-#: of larger values overflow).
-MAX_TRAINING_VALUE = 1e18
-
-
-class Rows(torch.utils.data.Dataset):
-    """Rows of a 2-D source, standardized on the fly when needed.
-
-    ``data`` is either a float32 tensor already standardized and on the
-    training device (the fast path) or a :class:`LazyRows` reading batches
-    from an array such as ``np.memmap``. ``index`` selects a subset (a
-    train/validation split) without copying.
-    """
-
-    def __init__(self, data, index=None):
-        self.data = data
-        self.index = index
-
-    def __len__(self):
-        return len(self.data) if self.index is None else len(self.index)
-
-    def take(self, positions):
-        """Return the batch at ``positions`` (a LongTensor of positions)."""
-        rows = positions if self.index is None else self.index[positions]
-        if isinstance(self.data, torch.Tensor):
-            return self.data.index_select(0, rows)
-        return self.data.take(rows)
-
-    def __getitem__(self, i):
-        return self.take(torch.as_tensor([i]))[0]
-
-
-class LazyRows:
-    """Standardize and convert rows of a numpy array batch by batch.
-
-    Used for ``np.memmap`` input so that the file is never copied whole.
-    """
-
-    def __init__(self, X, transform, device):
-        self.X = X
-        self.transform = transform
-        self.device = device
-
-    def __len__(self):
-        return self.X.shape[0]
-
-    def take(self, rows):
-        rows = np.sort(rows.cpu().numpy())  # sorted reads are sequential on disk
-        batch = self.transform(self.X[rows]).astype(np.float32, copy=False)
-        return torch.from_numpy(batch).to(self.device)
-
-
-class BatchIterator:
-    """Yield ``(X_batch, None)`` mini-batches of a :class:`Rows` dataset.
-
-    The reconstruction target is the batch itself, so no ``y`` is built. With
-    ``shuffle``, each epoch draws one permutation from ``generator`` and slices
-    it. A trailing batch of one row is merged into the previous batch (batch
-    normalization cannot train on a single row).
-    """
-
-    def __init__(self, dataset, batch_size, shuffle, generator):
-        self.dataset = dataset
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.generator = generator
-
-    def __len__(self):
-        return len(self._bounds())
-
-    def _bounds(self):
-        n, size = len(self.dataset), self.batch_size
-        starts = list(range(0, n, size))
-        if len(starts) > 1 and n - starts[-1] == 1:
-            starts.pop()
-        return list(zip(starts, starts[1:] + [n]))
-
-    def __iter__(self):
-        n = len(self.dataset)
-        if self.shuffle:
-            order = torch.randperm(n, generator=self.generator)
-        else:
-            order = torch.arange(n)
-        data = self.dataset.data
-        if isinstance(data, torch.Tensor):
-            order = order.to(data.device)
-        for start, stop in self._bounds():
-            yield self.dataset.take(order[start:stop]), None
-
-
-class HoldoutSplit:
-    """skorch ``train_split``: hold out a random ``fraction`` of the rows.
-
-    The split is drawn once per dataset and reused when training resumes (after a
-    restart), so validation rows never leak into training.
-    """
-
-    def __init__(self, fraction, generator):
-        self.fraction = fraction
-        self.generator = generator
-        self._cache = None
-
-    def __call__(self, dataset, y=None, **fit_params):
-        if self._cache is not None and self._cache[0] is dataset:
-            return self._cache[1]
-        self._cache = (dataset, self._split(dataset))
-        return self._cache[1]
-
-    def __getstate__(self):
-        return {**self.__dict__, "_cache": None}
-
-    def _split(self, dataset):
-        n = len(dataset)
-        n_valid = max(1, math.ceil(self.fraction * n))
-        order = torch.randperm(n, generator=self.generator)
-        valid, train = order[:n_valid], order[n_valid:]
-        base = dataset.index
-        if base is not None:
-            valid, train = base[valid], base[train]
-        if isinstance(dataset.data, torch.Tensor):
-            valid, train = valid.to(dataset.data.device), train.to(dataset.data.device)
-        return Rows(dataset.data, train), Rows(dataset.data, valid)
 
 
 class AutoencoderNet(NeuralNet):
@@ -470,165 +341,6 @@ def _train(net, data, epochs, max_restarts):
 def _drop_partial_epoch(net):
     if len(net.history) and "train_loss" not in net.history[-1]:
         del net.history[-1]
-
-
-def inference_fn(module, part, dtype):
-    """Return a function running ``part`` of ``module`` in eval mode in ``dtype``.
-
-    ``part`` is ``"encoder"``, ``"decoder"`` or ``"autoencoder"``. Float64
-    input runs on a float64 copy of the module, so results do not depend on
-    how rows are batched (float32 matmuls differ by ~1e-7 between batchings).
-    """
-    dtype = torch.float64 if dtype == np.float64 else torch.float32
-    if next(module.parameters()).dtype != dtype:
-        module = copy.deepcopy(module).to(dtype)
-    module.eval()
-    return module if part == "autoencoder" else getattr(module, part)
-
-
-def infer(module, part, X, *, mean, scale, batch_size, device):
-    """Run ``part`` of ``module`` on ``X`` in input units, batch by batch.
-
-    Standardization ``(X - mean) / scale`` and its inverse are applied to each
-    batch on the device, in the compute dtype (``X``'s: float32 or float64).
-    The output is preallocated with ``X``'s dtype (float64 for ``"score"``)
-    and runs under
-    ``torch.inference_mode``: memory beyond input and output is
-    O(batch_size).
-
-    Parameters
-    ----------
-    part : {"encoder", "decoder", "score"}
-        ``"encoder"``: codes of ``X``; ``"decoder"``: reconstructions (input
-        units) of codes ``X``; ``"score"``: minus each row's mean squared
-        reconstruction error in input units.
-
-    Returns
-    -------
-    out : ndarray of shape (n_samples, n_out) or (n_samples,)
-    """
-    dtype = X.dtype
-    compute = torch.float64 if dtype == np.float64 else torch.float32
-    fn = inference_fn(module, "autoencoder" if part == "score" else part, dtype)
-    mean = torch.as_tensor(mean, dtype=compute, device=device)
-    scale = torch.as_tensor(scale, dtype=compute, device=device)
-    if part == "encoder":
-        n_out = module.encoder.out.out_features
-
-        def step(x):
-            return fn((x - mean) / scale)
-
-    elif part == "decoder":
-        n_out = module.decoder.out.out_features
-
-        def step(z):
-            return torch.addcmul(mean, fn(z), scale)
-
-    else:
-        n_out = None
-
-        scale64 = scale.double()
-
-        def step(x):
-            x = (x - mean) / scale
-            # float64 from here: squared errors of large-valued data overflow
-            # float32 (values of 1e20 already do).
-            error = (fn(x) - x).double().mul_(scale64)
-            return error.square_().mean(dim=1).neg_()
-
-    n = X.shape[0]
-    out = np.empty((n, n_out) if n_out else n, dtype=dtype if n_out else np.float64)
-    with torch.inference_mode():
-        for start in range(0, n, batch_size):
-            # Contiguous and writable: torch.from_numpy warns on read-only arrays.
-            batch = np.require(X[start : start + batch_size], requirements=["C", "W"])
-            result = step(torch.from_numpy(batch).to(device))
-            out[start : start + batch_size] = result.cpu().numpy()
-    return out
-
-
-def prepare_rows(X, transform, device):
-    """Return a :class:`Rows` dataset over ``X`` standardized by ``transform``.
-
-    An ``np.memmap`` is read batch by batch (never copied whole); any other
-    array is standardized chunk by chunk into one float32 tensor on ``device``.
-    """
-    if _file_backed(X):
-        return Rows(LazyRows(X, transform, device))
-    data = torch.empty(X.shape, dtype=torch.float32)
-    with np.errstate(over="ignore"):  # overflow is reported by check_finite_rows
-        for rows in chunks(*X.shape):
-            chunk = np.asarray(transform(X[rows]), dtype=np.float32)
-            data[rows] = torch.from_numpy(chunk)
-    return Rows(data.to(device))
-
-
-def _file_backed(X):
-    """Return True if ``X`` is (a view of) a memory-mapped file."""
-    while X is not None:
-        if isinstance(X, (np.memmap, mmap.mmap)):
-            return True
-        X = getattr(X, "base", None)
-    return False
-
-
-@contextlib.contextmanager
-def num_threads(n):
-    """Set torch's intra-op threads to ``n`` inside the block (None: unchanged)."""
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@contextlib.contextmanager
-def seeded(seed, device):
-    """Seed torch's RNG of ``device`` inside the block, restoring it afterwards.
-
-    Weight initialization and dropout draw from the global generator; forking
-    it keeps the caller's random state untouched.
-    """
-    cuda = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):
-        torch.random.default_generator.manual_seed(seed)
-        if cuda:
-            torch.cuda.manual_seed(seed)
-        yield
-
-
-def resolve_device(device):
-    """Return the torch.device for the estimator's ``device`` parameter."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={str(device)!r} but CUDA is not available on this machine; "
-            "use device='cpu' or device='auto'."
-        )
-    return device
-
-
-def check_finite_rows(rows):
-    """Raise ValueError if the standardized training data is too large to train.
-
-    The network trains in float32; squared errors of values beyond ~1e18
-    overflow it, so such data is refused before training starts.
-    """
-    data = rows.data
-    if isinstance(data, torch.Tensor) and data.numel():
-        peak = data.abs().max().item()
-        if not peak <= MAX_TRAINING_VALUE:
-            raise ValueError(
-                f"X has values up to {peak:.3g} after scaling; the network trains "
-                f"in float32 and needs them below {MAX_TRAINING_VALUE:.0e}. Use "
-                "scaling='global' or 'standard', or rescale X."
-            )
 
 
 def warn_diagnostics(found):

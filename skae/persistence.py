@@ -38,7 +38,7 @@ from safetensors.torch import load_file, save_file
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
-from . import _net
+from . import _net, _runtime
 from ._estimator import AutoencoderTransformer
 from ._scaling import Scaling
 
@@ -580,7 +580,7 @@ def _rebuild_net(estimator, doc, n_features):
         device=device,
         validate=validate,
     )
-    with _net.seeded(seed, device):
+    with _runtime.seeded(seed, device):
         net.initialize()
     return net
 
@@ -588,7 +588,7 @@ def _rebuild_net(estimator, doc, n_features):
 def _load_device(device):
     """Return the device to load on: CPU (with a warning) if CUDA is missing."""
     try:
-        return _net.resolve_device(device)
+        return _runtime.resolve_device(device)
     except ValueError:
         warnings.warn(
             f"The model was saved with device={device!r} but CUDA is not "

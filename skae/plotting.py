@@ -37,6 +37,13 @@ def _pyplot():
     return plt
 
 
+def _colormap(cmap):
+    _pyplot()
+    import matplotlib
+
+    return matplotlib.colormaps.get_cmap(cmap)
+
+
 def _new_axes(ax):
     if ax is None:
         _, ax = _pyplot().subplots()
@@ -70,7 +77,7 @@ def plot_history(est, ax=None):
     is drawn against the epoch on a logarithmic scale; the learning rate used
     by each epoch is drawn dashed on a twin y-axis on the right. The rate's
     axis is logarithmic when the rate spans more than a factor 10 (step or
-    exponential schedules), linear otherwise.
+    exponential schedules), linear from zero otherwise.
 
     Parameters
     ----------
@@ -133,6 +140,8 @@ def plot_history(est, ax=None):
         positive = lr[lr > 0]
         if len(positive) == len(lr) and positive.max() > 10 * positive.min():
             ax_lr.set_yscale("log")
+        else:
+            ax_lr.set_ylim(0, 1.1 * lr.max() if lr.max() > 0 else 1)
         ax_lr.set_ylabel("learning rate")
     ax.legend(lines, [line.get_label() for line in lines], loc="upper right")
     return ax
@@ -195,7 +204,6 @@ def plot_gradient_flow(est, ax=None, cmap="viridis"):
     >>> [line.get_label() for line in ax.get_lines()]
     ['encoder.0', 'encoder.code', 'decoder.0', 'decoder.output']
     """
-    plt = _pyplot()
     history = _history(est)
     epochs, norms = _column(history, "grad_norms")
     if not len(epochs):
@@ -205,7 +213,7 @@ def plot_gradient_flow(est, ax=None, cmap="viridis"):
         )
     layers = list(norms[0])
     ax = _new_axes(ax)
-    colormap = plt.get_cmap(cmap)
+    colormap = _colormap(cmap)
     n = len(layers)
     positions = np.linspace(0, 1, n) if n > 1 else np.array([0.0])
     for layer, position in zip(layers, positions, strict=True):
@@ -224,7 +232,7 @@ def plot_gradient_flow(est, ax=None, cmap="viridis"):
         mappable = ScalarMappable(norm=Normalize(0, n - 1), cmap=colormap)
         colorbar = ax.figure.colorbar(mappable, ax=ax, ticks=[0, n - 1])
         colorbar.ax.set_yticklabels([layers[0], layers[-1]])
-        colorbar.set_label(f"layer ({n} layers, input to output)")
+        colorbar.set_label("layer")
     return ax
 
 
@@ -474,7 +482,7 @@ def plot_latent(Z, y=None, ax=None, title=None):
         categories = np.unique(y)
         discrete = y.dtype.kind in "biuOSU" and len(categories) <= _MAX_CATEGORIES
         if discrete:
-            cmap = _pyplot().get_cmap("tab10" if len(categories) <= 10 else "tab20")
+            cmap = _colormap("tab10" if len(categories) <= 10 else "tab20")
             for i, category in enumerate(categories):
                 mask = y == category
                 ax.scatter(

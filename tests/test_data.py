@@ -1,0 +1,78 @@
+"""Training data: rows, mini-batches, the validation split, memmaps."""
+
+import numpy as np
+import torch
+
+from skae import AutoencoderTransformer
+from skae._data import BatchIterator, HoldoutSplit, LazyRows, Rows, prepare_rows
+
+
+def test_batches_are_the_input_itself_with_no_target():
+    data = torch.arange(20.0).reshape(10, 2)
+    batches = list(BatchIterator(Rows(data), 4, shuffle=False, generator=None))
+    assert [b[1] for b in batches] == [None, None, None]
+    torch.testing.assert_close(torch.cat([b[0] for b in batches]), data)
+
+
+def test_shuffle_is_a_permutation_drawn_from_the_generator():
+    data = torch.arange(10.0).reshape(10, 1)
+    it = BatchIterator(
+        Rows(data), 3, shuffle=True, generator=torch.Generator().manual_seed(0)
+    )
+    first = torch.cat([b for b, _ in it]).flatten()
+    second = torch.cat([b for b, _ in it]).flatten()
+    assert sorted(first.tolist()) == list(range(10))
+    assert not torch.equal(first, second)  # a new order each epoch
+    again = BatchIterator(
+        Rows(data), 3, shuffle=True, generator=torch.Generator().manual_seed(0)
+    )
+    torch.testing.assert_close(torch.cat([b for b, _ in again]).flatten(), first)
+
+
+def test_a_trailing_single_row_joins_the_previous_batch():
+    it = BatchIterator(Rows(torch.zeros(9, 2)), 4, shuffle=False, generator=None)
+    assert [len(b) for b, _ in it] == [4, 5]
+    assert len(it) == 2
+
+
+def test_batch_norm_trains_when_a_batch_would_have_one_row(digits):
+    est = AutoencoderTransformer(
+        2,
+        hidden_layer_sizes=(8,),
+        normalization="batch",
+        batch_size=299 // 2 + 1,
+        max_iter=2,
+        random_state=0,
+    )
+    est.fit(digits[:299])  # 150 + 149 rows, no lone row
+    est.set_params(batch_size=149).fit(digits[:299])  # 149 + 149 + 1 -> 149 + 150
+    assert np.isfinite(est.transform(digits)).all()
+
+
+def test_holdout_split_is_disjoint_and_cached():
+    rows = Rows(torch.zeros(50, 2))
+    split = HoldoutSplit(0.2, torch.Generator().manual_seed(0))
+    train, valid = split(rows)
+    assert len(valid) == 10 and len(train) == 40
+    assert set(train.index.tolist()).isdisjoint(valid.index.tolist())
+    again_train, again_valid = split(rows)
+    assert torch.equal(again_valid.index, valid.index)
+
+
+def test_prepare_rows_standardizes_once_into_float32():
+    X = np.arange(12.0).reshape(4, 3)
+    rows = prepare_rows(X, lambda b: b - 1.0, torch.device("cpu"))
+    assert rows.data.dtype == torch.float32
+    torch.testing.assert_close(rows.data, torch.as_tensor(X - 1.0, dtype=torch.float32))
+
+
+def test_prepare_rows_reads_a_memmap_lazily(tmp_path):
+    X = np.lib.format.open_memmap(
+        tmp_path / "x.npy", mode="w+", dtype=np.float64, shape=(6, 2)
+    )
+    X[:] = np.arange(12.0).reshape(6, 2)
+    rows = prepare_rows(X, lambda b: b * 10, torch.device("cpu"))
+    assert isinstance(rows.data, LazyRows)
+    torch.testing.assert_close(
+        rows.take(torch.tensor([4, 1])), torch.tensor([[20.0, 30.0], [80.0, 90.0]])
+    )
