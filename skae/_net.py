@@ -17,6 +17,7 @@ from skorch.callbacks import EarlyStopping, GradientNormClipping, ProgressBar
 
 from ._data import BatchIterator, HoldoutSplit, Rows
 from ._modules import Autoencoder
+from ._penalties import l1_penalty, l2_penalty
 from ._schedules import make_scheduler
 from .callbacks import (
     GradientMonitor,
@@ -59,6 +60,7 @@ class AutoencoderNet(NeuralNet):
         super().initialize()
         self.generator_ = torch.Generator().manual_seed(self.seed)
         self.weights_ = self.module_.weights()
+        self.penalty_gradients_ = []
         return self
 
     def __setstate__(self, state):
@@ -79,32 +81,21 @@ class AutoencoderNet(NeuralNet):
         )
 
     def loss_terms(self, X_pred, X, training):
-        """Return the named terms of the loss, as a dict of scalar tensors."""
+        """Return the named terms of the loss, as a dict of scalar tensors.
+
+        ``reconstruction`` always; when training, ``l2`` and ``l1`` for the
+        penalties that are on. The penalties are single autograd nodes (see
+        :mod:`skae._penalties`) whose gradients also land in
+        ``penalty_gradients_``.
+        """
         terms = {"reconstruction": self.criterion_(X_pred, X)}
         if training and self.alpha:
-            norms = torch.stack(torch._foreach_norm(self.weights_))
-            terms["l2"] = 0.5 * self.alpha / self.n_train_ * norms.square().sum()
+            coef = self.alpha / self.n_train_
+            terms["l2"] = l2_penalty(self.weights_, coef, self.penalty_gradients_)
         if training and self.l1:
-            norms = torch.stack(torch._foreach_norm(self.weights_, 1))
-            terms["l1"] = self.l1 / self.n_train_ * norms.sum()
+            coef = self.l1 / self.n_train_
+            terms["l1"] = l1_penalty(self.weights_, coef, self.penalty_gradients_)
         return terms
-
-    def penalty_gradients(self, weights):
-        """Return the gradients of the penalty terms w.r.t. ``weights``, or None.
-
-        Closed forms of the derivatives of :meth:`loss_terms`' ``l2`` and ``l1``
-        terms; :class:`~skae.callbacks.GradientMonitor` subtracts them to
-        measure the reconstruction loss's own gradient.
-        """
-        if not (self.alpha or self.l1):
-            return None
-        grads = [torch.zeros_like(w) for w in weights]
-        if self.alpha:
-            torch._foreach_add_(grads, weights, alpha=self.alpha / self.n_train_)
-        if self.l1:
-            signs = torch._foreach_sign(weights)
-            torch._foreach_add_(grads, signs, alpha=self.l1 / self.n_train_)
-        return grads
 
     def train_step_single(self, batch, **fit_params):
         """Forward, loss and backward for one batch whose target is itself.
@@ -117,6 +108,7 @@ class AutoencoderNet(NeuralNet):
         if not self.module_.training:
             self._set_training(True)
         Xi, _ = batch
+        self.penalty_gradients_ = []
         X_pred = self.module_(Xi)
         loss = self.get_loss(X_pred, None, X=Xi, training=True)
         loss.backward()

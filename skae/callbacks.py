@@ -28,9 +28,10 @@ class GradientMonitor(Callback):
     bias and normalization parameters together). Norms are measured before any
     gradient clipping, so this callback must come before the clipping callbacks.
 
-    The gradient measured is that of the reconstruction loss: when the net has
-    a ``penalty_gradients(weights)`` method (skae's net has; it returns the
-    closed-form gradients of the L1/L2 penalties), those are subtracted first.
+    The gradient measured is that of the reconstruction loss: when the net
+    exposes ``penalty_gradients_`` (skae's net does: the gradients its L1/L2
+    penalties contributed to the current step, one list per penalty, in the
+    order of the net's ``weights_``), those are subtracted first.
     A penalty's gradient is proportional to the weights themselves and would
     otherwise hide vanishing gradients: a deep sigmoid net whose first layer
     gets no signal from the data still shows a healthy-looking norm there.
@@ -62,9 +63,10 @@ class GradientMonitor(Callback):
         self._params = params
         self._index = index.to(params[0].device)
         self._batches = []
-        # Positions of the penalized weight matrices among the parameters.
-        penalized = {id(w) for w in getattr(net, "weights_", [])}
-        self._weights = [i for i, p in enumerate(params) if id(p) in penalized]
+        # Positions of the penalized weight matrices among the parameters, in
+        # the order of the net's ``weights_``.
+        position = {id(p): i for i, p in enumerate(params)}
+        self._weights = [position[id(w)] for w in getattr(net, "weights_", [])]
 
     def on_epoch_begin(self, net, **kwargs):
         self._batches = []
@@ -75,11 +77,11 @@ class GradientMonitor(Callback):
         grads = [
             p.grad if p.grad is not None else torch.zeros_like(p) for p in self._params
         ]
-        penalty = getattr(net, "penalty_gradients", None)
-        weights = [self._params[i] for i in self._weights]
-        extra = penalty(weights) if penalty is not None and weights else None
-        if extra is not None:
-            data = torch._foreach_sub([grads[i] for i in self._weights], extra)
+        penalties = getattr(net, "penalty_gradients_", None)
+        if penalties:
+            data = [grads[i] for i in self._weights]
+            for penalty in penalties:
+                data = torch._foreach_sub(data, penalty)
             for i, g in zip(self._weights, data):
                 grads[i] = g
         # One fused kernel per batch; the per-layer reduction waits for the
@@ -106,50 +108,52 @@ class GradientMonitor(Callback):
     def diagnose(self, history, n_restarts=0):
         """Return ``(warning_class, message)`` pairs for what the history shows.
 
-        Vanishing: over the last epochs (up to 10), the median ratio of the
+        Exploding, checked first: training diverged and was restarted, some
+        layer's mean gradient norm exceeded ``exploding_norm`` or was not
+        finite, or the last epoch's training loss is above the first epoch's
+        (the steps made the model worse: typically a learning rate too high
+        for clipping to rescue). Vanishing, reported only when nothing
+        exploded: over the last epochs (up to 10), the median ratio of the
         first layer's gradient norm to the last layer's is below
-        ``vanishing_ratio``: the first layers barely learn, whatever the loss
-        does. Exploding: training diverged and was
-        restarted, or some layer's mean gradient norm exceeded
-        ``exploding_norm`` or was not finite.
+        ``vanishing_ratio``, so the first layers barely learn.
         """
         rows = [row for row in history if self.name in row]
         if not rows:
             return []
-        found = []
         norms = np.array([list(row[self.name].values()) for row in rows], dtype=float)
+        losses = [row["train_loss"] for row in history if "train_loss" in row]
+        peak = float(np.max(norms)) if np.isfinite(norms).all() else math.inf
+        if n_restarts:
+            what = f"training diverged and was restarted {n_restarts} time(s)"
+        elif peak > self.exploding_norm:
+            what = f"the largest per-layer gradient norm reached {peak:.3g}"
+        elif len(losses) > 1 and losses[-1] > losses[0]:
+            what = (
+                f"the training loss rose from {losses[0]:.4g} (epoch 1) to "
+                f"{losses[-1]:.4g} (last epoch)"
+            )
+        else:
+            what = None
+        if what is not None:
+            message = (
+                f"Exploding gradients: {what}. Try a lower learning_rate_init, "
+                "max_grad_norm=1.0 or clip_value, normalization, or solver='adam'."
+            )
+            return [(ExplodingGradientWarning, message)]
         first, last = self.layer_names_[0], self.layer_names_[-1]
         recent = norms[-10:]
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = float(np.median(recent[:, 0] / recent[:, -1]))
-        losses = [row["train_loss"] for row in history if "train_loss" in row]
         if ratio < self.vanishing_ratio:
-            found.append(
-                (
-                    VanishingGradientWarning,
-                    f"Vanishing gradients: the gradient norm of {first!r} is "
-                    f"{ratio:.1e} times that of {last!r}: the first layers barely "
-                    f"learn (final training loss {losses[-1]:.4g}). Try residual=True, "
-                    "normalization='batch' or 'layer', a non-saturating "
-                    "activation such as 'relu' or 'gelu', or fewer layers.",
-                )
+            message = (
+                f"Vanishing gradients: the gradient norm of {first!r} is "
+                f"{ratio:.1e} times that of {last!r}: the first layers barely "
+                f"learn (final training loss {losses[-1]:.4g}). Try residual=True, "
+                "normalization='batch' or 'layer', a non-saturating activation "
+                "such as 'relu' or 'gelu', or fewer layers."
             )
-        peak = float(np.max(norms)) if np.isfinite(norms).all() else math.inf
-        if n_restarts or peak > self.exploding_norm:
-            what = (
-                f"training diverged and was restarted {n_restarts} time(s)"
-                if n_restarts
-                else f"the largest per-layer gradient norm reached {peak:.3g}"
-            )
-            found.append(
-                (
-                    ExplodingGradientWarning,
-                    f"Exploding gradients: {what}. Try max_grad_norm=1.0 or "
-                    "clip_value, a lower learning_rate_init, normalization, "
-                    "or solver='adam'.",
-                )
-            )
-        return found
+            return [(VanishingGradientWarning, message)]
+        return []
 
 
 class LearningRateMonitor(Callback):

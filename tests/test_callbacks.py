@@ -253,6 +253,18 @@ def test_diagnose_reads_thresholds_from_history():
     assert [w for w, _ in monitor.diagnose(healthy, n_restarts=1)] == [
         ExplodingGradientWarning
     ]
+    # A loss that ends above where it started is reported as exploding, and
+    # the vanishing ratio is not reported on top of it.
+    worse = [
+        {
+            "train_loss": 1.0 + i,
+            "grad_norms": {"encoder.0": 1e-6, "decoder.output": 1.0},
+        }
+        for i in range(6)
+    ]
+    ((category, message),) = monitor.diagnose(worse)
+    assert category is ExplodingGradientWarning
+    assert "rose from 1 (epoch 1) to 6" in message
 
 
 def test_guard_counts_the_initial_state_as_a_rollback_candidate(low_rank):

@@ -31,10 +31,10 @@ def test_infer_runs_in_batches_into_input_units():
     assert_allclose(Z32, expected_Z, rtol=1e-5, atol=1e-6)
 
 
-def test_inference_fn_runs_float64_on_a_copy():
+def test_inference_fn_runs_float64_without_touching_the_module():
     module = Autoencoder(4, 2, (3,))
     fn = inference_fn(module, "encoder", np.float64)
-    assert next(fn.parameters()).dtype == torch.float64
+    assert fn(torch.zeros(2, 4, dtype=torch.float64)).dtype == torch.float64
     assert next(module.parameters()).dtype == torch.float32
     assert inference_fn(module, "encoder", np.float32) is module.encoder
     assert not module.training
