@@ -45,7 +45,7 @@ class AutoencoderTransformer(
 
     hidden_layer_sizes : array-like of int or int, default=(256, 128)
         Widths of the encoder's hidden layers, input side first. The decoder
-        mirrors them. ``()`` gives a linear-size encoder ``X -> Z`` (with
+        mirrors them. ``()`` gives a single linear layer ``X -> Z`` (with
         ``activation="identity"`` it learns PCA's subspace).
 
     activation : {"relu", "leaky_relu", "elu", "gelu", "selu", "tanh", \
@@ -73,8 +73,9 @@ class AutoencoderTransformer(
             default="auto"
         Weight initialization of the linear layers. ``"auto"`` matches the
         activation: Kaiming (He) for the ReLU family and GELU, LeCun normal
-        for SELU, Xavier (Glorot) otherwise. ``"default"`` keeps PyTorch's.
-        Biases start at zero.
+        for SELU, Xavier (Glorot) otherwise. ``"default"`` keeps PyTorch's
+        initialization, biases included; with every other choice biases start
+        at zero. Residual projections (bias-free) always use Xavier.
 
     scaling : {"global", "standard", "center"} or None, default="global"
         How ``X`` is standardized before training (statistics in float64);
@@ -87,7 +88,8 @@ class AutoencoderTransformer(
 
     solver : {"adam", "adamw", "sgd", "rmsprop"}, default="adam"
         Optimizer. ``"sgd"`` uses Nesterov momentum when ``momentum > 0``.
-        Adam, AdamW and SGD use PyTorch's fused implementation.
+        Adam, AdamW and SGD use PyTorch's fused implementation (on CPU from
+        torch 2.4; the ``foreach`` one before), RMSprop the ``foreach`` one.
 
     learning_rate_init : float, default=3e-3
         Initial learning rate.
@@ -129,7 +131,8 @@ class AutoencoderTransformer(
 
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows, monitor the validation
-        loss and restore the weights of its best epoch at the end. Without it,
+        loss and restore the weights of its best epoch at the end of ``fit``,
+        whether training stopped early or ran ``max_iter`` epochs. Without it,
         training stops on the training loss (like ``MLPRegressor``) and a
         :class:`~sklearn.exceptions.ConvergenceWarning` is raised when
         ``max_iter`` ends training first.
@@ -180,10 +183,11 @@ class AutoencoderTransformer(
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, dropout, batch order and the validation
         split, through local generators: the global torch and numpy random
-        states are left as they were. Pass an int for reproducible output:
-        the same data and ``random_state`` give bit-identical results on the
-        same machine. With ``normalization`` set, torch's CPU kernels round
-        differently with different thread counts, so also fix ``n_threads``
+        states are left as they were (None draws fresh entropy from the OS).
+        Pass an int for reproducible output: the same data and
+        ``random_state`` give bit-identical results on the same machine. With
+        ``normalization`` set, torch's CPU kernels round differently with
+        different thread counts, so also fix ``n_threads``
         (e.g. when comparing ``GridSearchCV(n_jobs=1)`` with ``n_jobs=2``).
 
     verbose : int, default=0
@@ -406,21 +410,27 @@ class AutoencoderTransformer(
     def _fit(self, X, *, first, epochs, incremental=False):
         before = dict(self.__dict__)
         try:
-            self._fit_unsafe(X, first, epochs, incremental)
+            report = self._fit_unsafe(X, first, epochs, incremental)
         except BaseException:  # a Ctrl-C outside skorch's loop too
             self.__dict__.clear()
             self.__dict__.update(before)
             raise
+        # Warnings come once the new state is in place, so that a warning
+        # turned into an error cannot leave the estimator half-updated.
+        self._warn_after_training(report, incremental)
         return self
 
     def _fit_unsafe(self, X, first, epochs, incremental):
         X = validate_data(self, X, reset=first, dtype=[np.float64, np.float32])
         hidden = self._check_params(X)
-        validate = self.early_stopping and not incremental
-        device = _runtime.resolve_device(self.device)
         if first:
+            device = _runtime.resolve_device(self.device)
             scaling = Scaling(self.scaling).fit(X)
-            seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+            if self.random_state is None:
+                # Fresh OS entropy: numpy's global random state stays untouched.
+                seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+            else:
+                seed = int(check_random_state(self.random_state).randint(2**31 - 1))
             params = {**self.get_params(), "hidden_layer_sizes": hidden}
             net = _net.build_net(
                 params,
@@ -428,31 +438,36 @@ class AutoencoderTransformer(
                 n_components=int(self.n_components),
                 seed=seed,
                 device=device,
-                validate=validate,
+                validate=self.early_stopping and not incremental,
             )
         else:
+            # Later partial_fit calls keep the first call's architecture,
+            # scaling and device, whatever set_params changed since.
             scaling, net = self._scaling, self.net_
             device = _runtime.resolve_device(net.device)
         with _runtime.num_threads(self.n_threads):
             data = _data.prepare_rows(X, scaling.transform, device)
             _data.check_finite_rows(data)
-            with _runtime.seeded(net.seed + len(net.history_ or []), device):
-                if first:
-                    net.initialize()
-                report = _net.train(net, data, epochs, max_restarts=self.max_restarts)
-        net.module_.eval()
+            report = _net.fit_net(
+                net,
+                data,
+                epochs,
+                initialize=first,
+                max_restarts=self.max_restarts,
+                restore_best=not incremental,
+            )
 
-        self._scaling = scaling
-        self.mean_, self.scale_ = scaling.mean_, scaling.scale_
-        self.net_ = net
-        self.history_ = net.history
-        self.n_components_ = int(self.n_components)
+        if first:
+            self._scaling = scaling
+            self.mean_, self.scale_ = scaling.mean_, scaling.scale_
+            self.net_ = net
+            self.history_ = net.history
+            self.n_components_ = int(self.n_components)
+            self.n_restarts_ = 0
         self.n_iter_ = len(net.history)
         self.loss_curve_ = [row["train_loss"] for row in net.history]
-        self.n_restarts_ = getattr(self, "n_restarts_", 0) * (not first) + len(
-            report.restarts
-        )
-        self._warn_after_training(net, report, incremental)
+        self.n_restarts_ += len(report.restarts)
+        return report
 
     def _check_params(self, X):
         """Check what the constraints cannot: values that depend on the data."""
@@ -502,22 +517,22 @@ class AutoencoderTransformer(
         )
         return tuple(int(h) for h in sizes)
 
-    def _warn_after_training(self, net, report, incremental):
-        monitor = dict(net.callbacks_)["gradient_monitor"]
-        _net.warn_diagnostics(monitor.diagnose(net.history, len(report.restarts)))
+    def _warn_after_training(self, report, incremental):
+        for category, message in report.warnings:
+            warnings.warn(message, category, stacklevel=5)
         if report.interrupted:
             warnings.warn(
                 f"Training interrupted by user after {self.n_iter_} epochs; the "
                 "weights of the best epoch so far were restored.",
                 UserWarning,
-                stacklevel=6,
+                stacklevel=5,
             )
         elif not (report.stopped_early or incremental):
             warnings.warn(
                 f"Maximum iterations ({self.max_iter}) reached and the "
                 "optimization hasn't converged yet.",
                 ConvergenceWarning,
-                stacklevel=6,
+                stacklevel=5,
             )
 
     # ------------------------------------------------------------ transform
@@ -603,13 +618,12 @@ class AutoencoderTransformer(
     def _infer(self, part, X):
         with _runtime.num_threads(self.n_threads):
             return _inference.infer(
-                self.net_.module_,
+                self.net_,
                 part,
                 X,
                 mean=self.mean_,
                 scale=self.scale_,
                 batch_size=max(self.batch_size, 1024),
-                device=self.net_.device,
             )
 
     @property
@@ -620,8 +634,6 @@ class AutoencoderTransformer(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        tags.target_tags.required = False
-        tags.input_tags.sparse = False
         return tags
 
 

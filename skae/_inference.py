@@ -30,8 +30,8 @@ def inference_fn(module, part, dtype):
     return run
 
 
-def infer(module, part, X, *, mean, scale, batch_size, device):
-    """Run ``part`` of ``module`` on ``X`` in input units, batch by batch.
+def infer(net, part, X, *, mean, scale, batch_size):
+    """Run ``part`` of ``net``'s module on ``X`` in input units, batch by batch.
 
     Standardization ``(X - mean) / scale`` and its inverse are applied to each
     batch on the device, in the compute dtype (``X``'s: float32 or float64).
@@ -51,6 +51,7 @@ def infer(module, part, X, *, mean, scale, batch_size, device):
     -------
     out : ndarray of shape (n_samples, n_out) or (n_samples,)
     """
+    module, device = net.module_, net.device
     dtype = X.dtype
     compute = torch.float64 if dtype == np.float64 else torch.float32
     fn = inference_fn(module, "autoencoder" if part == "score" else part, dtype)

@@ -8,7 +8,6 @@ documented hooks: ``get_dataset``, ``get_iterator``, ``train_split``,
 """
 
 import copy
-import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -18,6 +17,7 @@ from skorch.callbacks import EarlyStopping, GradientNormClipping, ProgressBar
 from ._data import BatchIterator, HoldoutSplit, Rows
 from ._modules import Autoencoder
 from ._penalties import l1_penalty, l2_penalty
+from ._runtime import seeded
 from ._schedules import make_scheduler
 from .callbacks import (
     GradientMonitor,
@@ -139,6 +139,7 @@ class TrainReport:
     stopped_early: bool = False
     interrupted: bool = False
     restarts: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
 
 
 def _optimizer(solver, momentum, alpha, device):
@@ -198,19 +199,14 @@ def build_net(params, n_features, n_components, seed, device, validate):
     if scheduler is not None:
         callbacks.append(("lr_scheduler", scheduler))
     callbacks.append(("guard", TrainingGuard(monitor=monitor)))
-    if p["n_iter_no_change"] is not None:
-        callbacks.append(
-            (
-                "early_stopping",
-                EarlyStopping(
-                    monitor=monitor,
-                    patience=p["n_iter_no_change"],
-                    threshold=p["tol"],
-                    threshold_mode="abs",
-                    sink=print,
-                ),
-            )
-        )
+    stopper = EarlyStopping(
+        monitor=monitor,
+        patience=p["n_iter_no_change"],
+        threshold=p["tol"],
+        threshold_mode="abs",
+        sink=print,
+    )
+    callbacks.append(("early_stopping", stopper))
     if p["verbose"] >= 2:
         callbacks.append(("progress_bar", ProgressBar()))
     callbacks.extend(p["callbacks"] or [])
@@ -253,14 +249,42 @@ def _callback(net, name):
     return dict(net.callbacks_).get(name)
 
 
-def train(net, data, epochs, *, max_restarts):
+def fit_net(net, data, epochs, *, initialize, max_restarts, restore_best):
+    """Initialize ``net`` if asked, train it for ``epochs`` and diagnose the run.
+
+    Weight initialization, dropout and batch order are seeded from the net's
+    seed and the number of epochs already run, inside a forked global RNG.
+    The module is left in eval mode.
+
+    Returns
+    -------
+    TrainReport
+        With ``warnings``: the ``(category, message)`` pairs the gradient
+        monitor found in this call's epochs, for the caller to emit.
+    """
+    device = torch.device(net.device)
+    start = len(net.history_) if net.initialized_ else 0
+    with seeded(net.seed + start, device):
+        if initialize:
+            net.initialize()
+        report = train(
+            net, data, epochs, max_restarts=max_restarts, restore_best=restore_best
+        )
+    net.module_.eval()
+    monitor = _callback(net, "gradient_monitor")
+    report.warnings = monitor.diagnose(net.history[start:], len(report.restarts))
+    return report
+
+
+def train(net, data, epochs, *, max_restarts, restore_best=True):
     """Run ``epochs`` epochs of ``net`` on ``data`` (a :class:`Rows` or tensor).
 
     Divergence (a NaN or infinite loss) rolls the module back to the last good
     epoch, multiplies the learning rate by :data:`RESTART_LR_FACTOR`, rebuilds
     the optimizer and continues, at most ``max_restarts`` times. A real
-    KeyboardInterrupt stops training and restores the best weights. With early
-    stopping the best weights (by the monitored loss) are restored too.
+    KeyboardInterrupt stops training and restores the best weights. With a
+    validation split and ``restore_best``, the weights of the epoch with the
+    best validation loss are restored at the end, whatever ended training.
 
     Returns
     -------
@@ -268,7 +292,7 @@ def train(net, data, epochs, *, max_restarts):
     """
     snapshot = _snapshot(net)
     try:
-        return _train(net, data, epochs, max_restarts)
+        return _train(net, data, epochs, max_restarts, restore_best)
     except Exception:
         _restore(net, snapshot)
         raise
@@ -290,7 +314,7 @@ def _restore(net, snapshot):
     del net.history[n_epochs:]
 
 
-def _train(net, data, epochs, max_restarts):
+def _train(net, data, epochs, max_restarts, restore_best):
     report = TrainReport()
     guard = _callback(net, "guard")
     stopper = _callback(net, "early_stopping")
@@ -325,7 +349,7 @@ def _train(net, data, epochs, max_restarts):
             report.interrupted = True
             _drop_partial_epoch(net)
         break
-    if report.interrupted or (report.stopped_early and net.train_split is not None):
+    if report.interrupted or (restore_best and net.train_split is not None):
         net.module_.load_state_dict(guard.best_state_)
     return report
 
@@ -333,9 +357,3 @@ def _train(net, data, epochs, max_restarts):
 def _drop_partial_epoch(net):
     if len(net.history) and "train_loss" not in net.history[-1]:
         del net.history[-1]
-
-
-def warn_diagnostics(found):
-    """Emit the warnings found by :meth:`GradientMonitor.diagnose`."""
-    for category, message in found:
-        warnings.warn(message, category, stacklevel=7)

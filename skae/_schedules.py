@@ -80,11 +80,27 @@ def check_schedule_params(name, params, max_iter=10):
         ) from None
 
 
+class ResumingLRScheduler(LRScheduler):
+    """skorch's ``LRScheduler`` that keeps its torch scheduler across calls.
+
+    skorch rebuilds the scheduler at every ``on_train_begin``, that is at every
+    ``partial_fit`` call, which restarts cyclic schedules and double-steps
+    ``StepLR``. This one rebuilds it only when the optimizer changed (a new fit,
+    or a restart after divergence, which builds a new optimizer).
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        scheduler = getattr(self, "lr_scheduler_", None)
+        if scheduler is not None and scheduler.optimizer is net.optimizer_:
+            return
+        super().on_train_begin(net, **kwargs)
+
+
 def make_scheduler(name, params, max_iter, monitor):
     """Return a skorch ``LRScheduler`` callback, or None for ``"constant"``."""
     if name == "constant":
         return None
     kwargs = {**default_schedule_params(name, max_iter), **(params or {})}
-    return LRScheduler(
+    return ResumingLRScheduler(
         policy=SCHEDULES[name], monitor=monitor, event_name=None, **kwargs
     )

@@ -226,7 +226,9 @@ class TrainingGuard(Callback):
     def on_batch_end(self, net, batch=None, training=False, loss=None, **kwargs):
         if not training:
             return
-        value = loss.item()
+        # skorch has just recorded loss.item(): reading it back avoids a
+        # second device synchronization per batch.
+        value = net.history[-1]["batches"][-1]["train_loss"]
         if not math.isfinite(value):
             raise _Diverged(len(net.history), value)
         if self.safe_score_ is None:

@@ -25,6 +25,7 @@ a file from an untrusted source cannot run code. Everything read is checked
 (keys, types, tensor names, dtypes and shapes) before it is used.
 """
 
+import hashlib
 import json
 import os
 import warnings
@@ -34,7 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save as save_bytes
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
@@ -63,6 +65,8 @@ _TOP_KEYS = {
     "history",
     "optimizer",
     "tensors",
+    "sha256",
+    "scheduler",
 }
 _FITTED_KEYS = {
     "n_features_in_",
@@ -201,13 +205,19 @@ def save(estimator, path):
             WEIGHTS_FILE: _manifest(weights),
             TRAINING_FILE: _manifest(training),
         },
+        "scheduler": _scheduler_state(net),
+    }
+    blobs = {WEIGHTS_FILE: save_bytes(weights), TRAINING_FILE: save_bytes(training)}
+    # The JSON names each tensor file's SHA-256: a directory whose files come
+    # from two different saves (an overwrite that failed half-way) is refused.
+    doc["sha256"] = {
+        name: hashlib.sha256(blob).hexdigest() for name, blob in blobs.items()
     }
     text = json.dumps(doc, indent=1)  # before any file is written
 
     path.mkdir(parents=True, exist_ok=True)
-    _replace(path / WEIGHTS_FILE, lambda tmp: save_file(weights, tmp))
-    _replace(path / TRAINING_FILE, lambda tmp: save_file(training, tmp))
-    # skae.json last: a directory with a complete skae.json is a complete save.
+    for name, blob in blobs.items():
+        _replace(path / name, lambda tmp, blob=blob: Path(tmp).write_bytes(blob))
     _replace(path / JSON_FILE, lambda tmp: Path(tmp).write_text(text, "utf-8"))
 
 
@@ -253,13 +263,17 @@ def load(path):
     estimator._validate_params()
     fitted = _read_fitted(doc["fitted"], estimator)
     tensors = _check_keys(doc["tensors"], {WEIGHTS_FILE, TRAINING_FILE}, "tensors")
-    weights = _read_tensors(path, WEIGHTS_FILE, tensors[WEIGHTS_FILE])
-    training = _read_tensors(path, TRAINING_FILE, tensors[TRAINING_FILE])
+    sha256 = _check_keys(doc["sha256"], {WEIGHTS_FILE, TRAINING_FILE}, "sha256")
+    weights = _read_tensors(path, WEIGHTS_FILE, tensors[WEIGHTS_FILE], sha256)
+    training = _read_tensors(path, TRAINING_FILE, tensors[TRAINING_FILE], sha256)
 
     net = _rebuild_net(estimator, doc["net"], fitted["n_features_in_"])
     _load_module(net.module_, weights)
     net.history_ = History(_read_history(doc["history"], fitted["n_iter_"]))
+    scheduler = _build_scheduler(net, doc["scheduler"])
     _load_optimizer(net, doc["optimizer"], training)
+    if scheduler is not None:
+        scheduler.load_state_dict(doc["scheduler"])
     _load_generators(net, training)
     net.module_.eval()
 
@@ -600,15 +614,22 @@ def _load_device(device):
         return torch.device("cpu")
 
 
-def _read_tensors(path, name, manifest):
+def _read_tensors(path, name, manifest, sha256):
     """Read ``name`` and check it holds exactly the tensors ``manifest`` lists."""
     if not isinstance(manifest, dict):
         raise ValueError(f"{JSON_FILE}: tensors[{name!r}] must be a JSON object.")
     file = path / name
     if not file.is_file():
         raise ValueError(f"{str(path)!r} is incomplete: {name} is missing.")
+    blob = file.read_bytes()
+    if hashlib.sha256(blob).hexdigest() != sha256[name]:
+        raise ValueError(
+            f"{name} in {str(path)!r} does not match the SHA-256 recorded in "
+            f"{JSON_FILE}: the directory holds an incomplete or mixed save. "
+            "Save the model again."
+        )
     try:
-        tensors = load_file(str(file), device="cpu")
+        tensors = load_bytes(blob)
     except (SafetensorError, OSError, ValueError) as exc:
         raise ValueError(f"{name} in {str(path)!r} cannot be read: {exc}") from None
     expected = {}
@@ -707,6 +728,35 @@ def _load_optimizer(net, doc, training):
             )
         state.setdefault(index, {})[parts[2]] = value
     net.optimizer_.load_state_dict({"state": state, "param_groups": param_groups})
+
+
+def _scheduler_state(net):
+    """The torch scheduler's state (plain numbers), or None without one."""
+    callback = dict(net.callbacks_).get("lr_scheduler")
+    scheduler = getattr(callback, "lr_scheduler_", None)
+    if scheduler is None:
+        return None
+    return _jsonable(scheduler.state_dict(), "scheduler")
+
+
+def _build_scheduler(net, state):
+    """Build the net's torch scheduler for :meth:`load_state_dict`, or None.
+
+    Built before the optimizer's state is loaded, because a scheduler's
+    constructor takes one step that changes the learning rate.
+    """
+    callback = dict(net.callbacks_).get("lr_scheduler")
+    if state is None or callback is None:
+        if state is not None:
+            raise ValueError(
+                f"{JSON_FILE}: a scheduler state is saved, but the parameters "
+                "say lr_schedule='constant'."
+            )
+        return None
+    if not isinstance(state, dict):
+        raise ValueError(f"{JSON_FILE}: scheduler must be a JSON object or null.")
+    callback.lr_scheduler_ = callback.policy_(net.optimizer_, **callback.kwargs)
+    return callback.lr_scheduler_
 
 
 def _load_generators(net, training):

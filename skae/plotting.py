@@ -143,7 +143,7 @@ def plot_history(est, ax=None):
         else:
             ax_lr.set_ylim(0, 1.1 * lr.max() if lr.max() > 0 else 1)
         ax_lr.set_ylabel("learning rate")
-    ax.legend(lines, [line.get_label() for line in lines], loc="upper right")
+    ax.legend(lines, [line.get_label() for line in lines], loc="lower left")
     return ax
 
 

@@ -165,11 +165,15 @@ def test_alpha_shrinks_weight_norm(digits, solver):
 
 
 def test_alpha_is_a_loss_term_except_for_adamw(digits):
-    adam, _ = _single_step(digits, learning_rate_init=0.0 + 1e-9, alpha=0.5)
-    assert adam.net_.alpha == 0.5
-    est = AutoencoderTransformer(2, solver="adamw", alpha=0.5, **FAST).fit(digits)
-    assert est.net_.alpha == 0.0
-    assert est.net_.optimizer_.param_groups[0]["weight_decay"] == 0.5
+    X = torch.as_tensor(digits[:10], dtype=torch.float32)
+    adam = AutoencoderTransformer(2, solver="adam", alpha=0.5, **FAST).fit(digits)
+    terms = adam.net_.loss_terms(adam.net_.module_(X), X, training=True)
+    assert "l2" in terms and terms["l2"].item() > 0
+    assert adam.net_.optimizer_.param_groups[0]["weight_decay"] == 0
+    adamw = AutoencoderTransformer(2, solver="adamw", alpha=0.5, **FAST).fit(digits)
+    terms = adamw.net_.loss_terms(adamw.net_.module_(X), X, training=True)
+    assert "l2" not in terms
+    assert adamw.net_.optimizer_.param_groups[0]["weight_decay"] == 0.5
 
 
 def test_diverging_run_restarts_lowers_lr_and_ends_finite(low_rank):

@@ -298,3 +298,67 @@ def test_joblib_workers_do_not_oversubscribe(digits):
     seen = Parallel(n_jobs=2)(delayed(_threads_seen_in_fit)(digits) for _ in range(2))
     share = max(1, cpu_count() // 2)
     assert seen == [[share] * 3] * 2
+
+
+def test_early_stopping_restores_best_weights_when_max_iter_ends_training(digits):
+    ae = AutoencoderTransformer(
+        3,
+        **{**FAST, "max_iter": 8},
+        early_stopping=True,
+        learning_rate_init=0.05,
+        n_iter_no_change=50,
+    ).fit(digits)
+    assert ae.n_iter_ == 8
+    guard = dict(ae.net_.callbacks_)["guard"]
+    assert guard.best_epoch_ == int(np.argmin(ae.history_[:, "valid_loss"])) + 1
+    for name, tensor in ae.net_.module_.state_dict().items():
+        assert torch.equal(tensor, guard.best_state_[name]), name
+
+
+@pytest.mark.parametrize(
+    "schedule", ["exponential", "linear", "step", "cosine", "warm_restarts"]
+)
+def test_partial_fit_follows_the_same_schedule_as_fit(digits, schedule):
+    params = dict(FAST, max_iter=14, lr_schedule=schedule, tol=0.0, n_iter_no_change=99)
+    fitted = AutoencoderTransformer(2, **params).fit(digits)
+    stepped = AutoencoderTransformer(2, **params)
+    for _ in range(14):
+        stepped.partial_fit(digits)
+    assert_allclose(stepped.history_[:, "lr"], fitted.history_[:, "lr"], rtol=1e-12)
+
+
+def test_partial_fit_keeps_the_first_architecture(digits):
+    ae = AutoencoderTransformer(2, **FAST).partial_fit(digits)
+    ae.set_params(n_components=3).partial_fit(digits)
+    assert ae.n_components_ == 2
+    assert ae.transform(digits).shape == (300, 2)
+    assert ae.inverse_transform(ae.transform(digits)).shape == (300, 64)
+    assert len(ae.get_feature_names_out()) == 2
+
+
+def test_a_warning_raised_as_error_leaves_a_consistent_model(digits):
+    ae = AutoencoderTransformer(2, **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        with pytest.raises(ConvergenceWarning):
+            ae.fit(digits)
+    # The warning came after the new state was in place: all of it.
+    assert ae.n_iter_ == len(ae.history_) == len(ae.loss_curve_) == 3
+    assert ae.transform(digits).shape == (300, 2)
+
+
+def test_partial_fit_diagnoses_only_its_own_epochs(digits):
+    ae = AutoencoderTransformer(2, **FAST).partial_fit(digits / 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # A harder batch of data gives a higher loss than epoch 1 had; that
+        # is not a loss that rose during this call.
+        ae.partial_fit(digits)
+    assert ae.loss_curve_[1] > ae.loss_curve_[0]
+
+
+def test_random_state_none_leaves_numpy_global_state_alone(digits):
+    before = np.random.get_state()  # noqa: NPY002
+    AutoencoderTransformer(2, **{**FAST, "random_state": None}).fit(digits)
+    after = np.random.get_state()  # noqa: NPY002
+    assert before[2] == after[2] and np.array_equal(before[1], after[1])

@@ -1,5 +1,7 @@
 """Batched inference in input units, float64 for float64 input."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import torch
 from numpy.testing import assert_allclose
@@ -12,10 +14,11 @@ def test_infer_runs_in_batches_into_input_units():
     module = Autoencoder(3, 2, (4,)).eval()
     X = np.random.RandomState(0).rand(10, 3)
     mean, scale = np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0, 2.0])
-    kw = dict(mean=mean, scale=scale, batch_size=4, device="cpu")
-    Z = infer(module, "encoder", X, **kw)
-    X_hat = infer(module, "decoder", Z, **kw)
-    scores = infer(module, "score", X, **kw)
+    kw = dict(mean=mean, scale=scale, batch_size=4)
+    net = SimpleNamespace(module_=module, device="cpu")
+    Z = infer(net, "encoder", X, **kw)
+    X_hat = infer(net, "decoder", Z, **kw)
+    scores = infer(net, "score", X, **kw)
     m64 = Autoencoder(3, 2, (4,)).double()
     m64.load_state_dict(module.state_dict())
     with torch.no_grad():
@@ -25,9 +28,9 @@ def test_infer_runs_in_batches_into_input_units():
     assert_allclose(Z, expected_Z, rtol=1e-12)
     assert_allclose(X_hat, expected_X, rtol=1e-12)
     assert_allclose(scores, -np.mean((X - expected_X) ** 2, axis=1), rtol=1e-10)
-    Z32 = infer(module, "encoder", X.astype(np.float32), **kw)
+    Z32 = infer(net, "encoder", X.astype(np.float32), **kw)
     assert Z32.dtype == np.float32
-    assert infer(module, "score", X.astype(np.float32), **kw).dtype == np.float64
+    assert infer(net, "score", X.astype(np.float32), **kw).dtype == np.float64
     assert_allclose(Z32, expected_Z, rtol=1e-5, atol=1e-6)
 
 

@@ -1,5 +1,6 @@
 """Tests for skae.persistence (save/load without pickle) and pickle/joblib."""
 
+import hashlib
 import json
 import pickle
 import warnings
@@ -61,6 +62,13 @@ def fitted():
 def saved(fitted, tmp_path):
     save(fitted, tmp_path)
     return tmp_path
+
+
+def _save_tensors(path, name, tensors):
+    """Write a tampered tensor file and record its SHA-256, as a forger would."""
+    save_file(tensors, path / name)
+    digest = hashlib.sha256((path / name).read_bytes()).hexdigest()
+    _edit_json(path, lambda d: d["sha256"].update({name: digest}))
 
 
 def _edit_json(path, edit):
@@ -290,7 +298,21 @@ def test_load_corrupt_json(saved):
 def test_load_truncated_weights(saved):
     data = (saved / WEIGHTS_FILE).read_bytes()
     (saved / WEIGHTS_FILE).write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="does not match the SHA-256"):
+        load(saved)
+    digest = hashlib.sha256(data[: len(data) // 2]).hexdigest()
+    _edit_json(saved, lambda d: d["sha256"].update({WEIGHTS_FILE: digest}))
     with pytest.raises(ValueError, match="weights.safetensors in .* cannot be read"):
+        load(saved)
+
+
+def test_load_refuses_files_of_two_saves(saved, tmp_path):
+    # An overwrite that failed before skae.json was replaced leaves new tensor
+    # files next to the old JSON: refused, not loaded as a mix of two models.
+    other = tmp_path / "other"
+    save(_fast(n_components=2, random_state=1).fit(_data()), other)
+    (saved / WEIGHTS_FILE).write_bytes((other / WEIGHTS_FILE).read_bytes())
+    with pytest.raises(ValueError, match="incomplete or mixed save"):
         load(saved)
 
 
@@ -344,7 +366,7 @@ def test_load_refuses_other_format(saved):
 def test_load_refuses_tensor_shape_not_in_manifest(saved):
     weights = load_file(saved / WEIGHTS_FILE)
     weights["encoder.out.weight"] = torch.zeros(3, 6)
-    save_file(weights, saved / WEIGHTS_FILE)
+    _save_tensors(saved, WEIGHTS_FILE, weights)
     with pytest.raises(
         ValueError,
         match=r"tensor 'encoder.out.weight' has dtype float32 and shape \(3, 6\), "
@@ -357,7 +379,7 @@ def test_load_refuses_tensor_shape_not_matching_architecture(saved):
     # File and manifest agree, but the parameters describe another network.
     weights = load_file(saved / WEIGHTS_FILE)
     weights["encoder.blocks.0.linear.weight"] = torch.zeros(6, 4)
-    save_file(weights, saved / WEIGHTS_FILE)
+    _save_tensors(saved, WEIGHTS_FILE, weights)
     _edit_json(
         saved,
         lambda d: d["tensors"][WEIGHTS_FILE].update(
@@ -375,7 +397,7 @@ def test_load_refuses_tensor_shape_not_matching_architecture(saved):
 def test_load_refuses_wrong_dtype(saved):
     weights = load_file(saved / WEIGHTS_FILE)
     weights["encoder.out.bias"] = weights["encoder.out.bias"].double()
-    save_file(weights, saved / WEIGHTS_FILE)
+    _save_tensors(saved, WEIGHTS_FILE, weights)
     _edit_json(
         saved,
         lambda d: d["tensors"][WEIGHTS_FILE]["encoder.out.bias"].update(
@@ -389,7 +411,7 @@ def test_load_refuses_wrong_dtype(saved):
 def test_load_refuses_missing_and_extra_tensors(saved):
     weights = load_file(saved / WEIGHTS_FILE)
     weights["encoder.extra"] = weights.pop("decoder.out.bias")
-    save_file(weights, saved / WEIGHTS_FILE)
+    _save_tensors(saved, WEIGHTS_FILE, weights)
     with pytest.raises(
         ValueError,
         match=r"missing tensors \['decoder.out.bias'\], "
@@ -446,7 +468,7 @@ def test_load_validates_history(saved, edit):
 def test_load_validates_optimizer_entries(saved):
     training = load_file(saved / TRAINING_FILE)
     training["optimizer.99.exp_avg"] = torch.zeros(2)
-    save_file(training, saved / TRAINING_FILE)
+    _save_tensors(saved, TRAINING_FILE, training)
     _edit_json(
         saved,
         lambda d: d["tensors"][TRAINING_FILE].update(
