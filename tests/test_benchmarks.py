@@ -1,0 +1,52 @@
+"""The benchmark scripts run (``--quick``) and write their results."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["speed", "strategies", "memory"])
+def test_benchmark_script_quick_run(script, tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / f"{script}.py"),
+            "--quick",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=BENCHMARKS,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    payload = json.loads((tmp_path / f"{script}-quick.json").read_text())
+    assert payload["machine"]["torch_threads"] == 1
+    assert (tmp_path / f"{script}-quick.md").read_text().count("|") > 10
+
+
+@pytest.mark.slow
+def test_transform_memory_is_a_few_batches(tmp_path):
+    subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "memory.py"),
+            "--quick",
+            "--out",
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+        cwd=BENCHMARKS,
+    )
+    measured = json.loads((tmp_path / "memory-quick.json").read_text())["bytes"]
+    # Beyond input and output, transform holds a few batches at a time.
+    assert measured["extra"] < 16 * measured["batch"]
