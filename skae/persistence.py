@@ -27,30 +27,24 @@ a file from an untrusted source cannot run code. Everything read is checked
 
 import hashlib
 import json
-import os
 import warnings
-from numbers import Integral, Real
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
-from . import _net, _runtime
+from . import _format, _net, _runtime
 from ._estimator import AutoencoderTransformer
 from ._scaling import Scaling
 
 __all__ = ["load", "save"]
 
-#: (major, minor) of the format written by :func:`save`. A new minor version
-#: only adds optional content; a new major version cannot be read by older skae.
-FORMAT_VERSION = (1, 0)
+from ._format import FORMAT_VERSION, JSON_FILE
 
-JSON_FILE = "skae.json"
 WEIGHTS_FILE = "weights.safetensors"
 TRAINING_FILE = "training.safetensors"
 
@@ -83,7 +77,6 @@ _OPTIMIZER_KEYS = {"param_groups", "state"}
 # Settings of an optimizer that choose its implementation on this machine;
 # they are taken from the optimizer built at load time, not from the file.
 _IMPLEMENTATION_KEYS = {"fused", "foreach", "capturable", "differentiable"}
-_TUPLE_TAG = "__tuple__"
 
 
 def save(estimator, path):
@@ -141,7 +134,7 @@ def save(estimator, path):
     path = Path(path)
     net = estimator.net_
     params = {
-        name: _encode_param(name, value)
+        name: _format.encode_param(name, value)
         for name, value in estimator.get_params(deep=False).items()
     }
     fitted = {
@@ -156,7 +149,7 @@ def save(estimator, path):
     if hasattr(estimator, "feature_names_in_"):
         fitted["feature_names_in_"] = [str(n) for n in estimator.feature_names_in_]
 
-    weights = _cpu_tensors(net.module_.state_dict())
+    weights = _format.cpu_tensors(net.module_.state_dict())
     opt_state = net.optimizer_.state_dict()
     training, opt_scalars = {}, {}
     for index, state in opt_state["state"].items():
@@ -165,11 +158,11 @@ def save(estimator, path):
             if isinstance(value, torch.Tensor):
                 training[name] = value
             else:
-                opt_scalars[name] = _jsonable(value, name)
+                opt_scalars[name] = _format.jsonable(value, name)
     training["rng.batch_order"] = net.generator_.get_state()
     if net.train_split is not None:
         training["rng.validation_split"] = net.train_split.generator.get_state()
-    training = _cpu_tensors(training)
+    training = _format.cpu_tensors(training)
 
     from . import __version__
 
@@ -180,7 +173,7 @@ def save(estimator, path):
         "versions": {
             "skae": __version__,
             "torch": torch.__version__,
-            "sklearn": _sklearn_version(),
+            "sklearn": _format.sklearn_version(),
             "numpy": np.__version__,
         },
         "params": params,
@@ -190,10 +183,10 @@ def save(estimator, path):
             "validate": net.train_split is not None,
             "device": str(net.device),
         },
-        "history": [_history_row(row) for row in net.history],
+        "history": [_format.history_row(row) for row in net.history],
         "optimizer": {
             "param_groups": [
-                _jsonable(
+                _format.jsonable(
                     {k: v for k, v in group.items() if k != "params"},
                     "optimizer.param_groups",
                 )
@@ -202,8 +195,8 @@ def save(estimator, path):
             "state": opt_scalars,
         },
         "tensors": {
-            WEIGHTS_FILE: _manifest(weights),
-            TRAINING_FILE: _manifest(training),
+            WEIGHTS_FILE: _format.manifest(weights),
+            TRAINING_FILE: _format.manifest(training),
         },
         "scheduler": _scheduler_state(net),
     }
@@ -217,8 +210,8 @@ def save(estimator, path):
 
     path.mkdir(parents=True, exist_ok=True)
     for name, blob in blobs.items():
-        _replace(path / name, lambda tmp, blob=blob: Path(tmp).write_bytes(blob))
-    _replace(path / JSON_FILE, lambda tmp: Path(tmp).write_text(text, "utf-8"))
+        _format.replace(path / name, lambda tmp, blob=blob: Path(tmp).write_bytes(blob))
+    _format.replace(path / JSON_FILE, lambda tmp: Path(tmp).write_text(text, "utf-8"))
 
 
 def load(path):
@@ -256,20 +249,22 @@ def load(path):
     save : Write a fitted estimator.
     """
     path = Path(path)
-    doc = _read_json(path)
-    _check_keys(doc, _TOP_KEYS, JSON_FILE)
-    _check_format(doc)
-    estimator = AutoencoderTransformer(**_decode_params(doc["params"]))
+    doc = _format.read_json(path)
+    _format.check_keys(doc, _TOP_KEYS, JSON_FILE)
+    _format.check_format(doc)
+    estimator = AutoencoderTransformer(**_format.decode_params(doc["params"]))
     estimator._validate_params()
     fitted = _read_fitted(doc["fitted"], estimator)
-    tensors = _check_keys(doc["tensors"], {WEIGHTS_FILE, TRAINING_FILE}, "tensors")
-    sha256 = _check_keys(doc["sha256"], {WEIGHTS_FILE, TRAINING_FILE}, "sha256")
-    weights = _read_tensors(path, WEIGHTS_FILE, tensors[WEIGHTS_FILE], sha256)
-    training = _read_tensors(path, TRAINING_FILE, tensors[TRAINING_FILE], sha256)
+    tensors = _format.check_keys(
+        doc["tensors"], {WEIGHTS_FILE, TRAINING_FILE}, "tensors"
+    )
+    sha256 = _format.check_keys(doc["sha256"], {WEIGHTS_FILE, TRAINING_FILE}, "sha256")
+    weights = _format.read_tensors(path, WEIGHTS_FILE, tensors[WEIGHTS_FILE], sha256)
+    training = _format.read_tensors(path, TRAINING_FILE, tensors[TRAINING_FILE], sha256)
 
     net = _rebuild_net(estimator, doc["net"], fitted["n_features_in_"])
     _load_module(net.module_, weights)
-    net.history_ = History(_read_history(doc["history"], fitted["n_iter_"]))
+    net.history_ = History(_format.read_history(doc["history"], fitted["n_iter_"]))
     scheduler = _build_scheduler(net, doc["scheduler"])
     _load_optimizer(net, doc["optimizer"], training)
     if scheduler is not None:
@@ -291,241 +286,11 @@ def load(path):
 # ------------------------------------------------------------------ save helpers
 
 
-def _sklearn_version():
-    import sklearn
-
-    return sklearn.__version__
-
-
-def _encode_param(name, value):
-    """Return ``value`` as JSON data; tuples are tagged to come back as tuples."""
-    try:
-        return _encode(value)
-    except TypeError:
-        raise TypeError(
-            f"Cannot save {name}={value!r}: skae.save writes parameters as JSON "
-            "(None, bool, int, float, str, and lists, tuples and str-keyed dicts "
-            f"of those). Call set_params({name}=...) with such a value before "
-            "saving, or use pickle/joblib for this estimator."
-        ) from None
-
-
-def _encode(value):
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, Integral):
-        return int(value)
-    if isinstance(value, Real):
-        return float(value)
-    if isinstance(value, tuple):
-        return {_TUPLE_TAG: [_encode(v) for v in value]}
-    if isinstance(value, list):
-        return [_encode(v) for v in value]
-    if isinstance(value, dict) and all(
-        isinstance(k, str) and k != _TUPLE_TAG for k in value
-    ):
-        return {k: _encode(v) for k, v in value.items()}
-    raise TypeError(type(value).__name__)
-
-
-def _jsonable(value, where):
-    """Return ``value`` as plain JSON data (tuples become lists)."""
-    try:
-        return json.loads(json.dumps(value, default=_numpy_scalar))
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"Cannot save {where}: {exc}") from None
-
-
-def _numpy_scalar(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-def _history_row(row):
-    """Return a history row as JSON data, without the per-batch details."""
-    return _jsonable(
-        {k: v for k, v in row.items() if k != "batches"}, "the training history"
-    )
-
-
-def _cpu_tensors(tensors):
-    """Return detached, contiguous CPU copies (safetensors refuses shared storage)."""
-    return {
-        name: t.detach().to("cpu", copy=True).contiguous()
-        for name, t in tensors.items()
-    }
-
-
-def _manifest(tensors):
-    return {
-        name: {"dtype": _dtype_name(t.dtype), "shape": list(t.shape)}
-        for name, t in tensors.items()
-    }
-
-
-def _dtype_name(dtype):
-    return str(dtype).removeprefix("torch.")
-
-
-def _replace(target, write):
-    """Write ``target`` through a temporary file renamed over it."""
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        write(str(tmp))
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-# ------------------------------------------------------------------ load helpers
-
-
-def _read_json(path):
-    file = path / JSON_FILE
-    if not path.is_dir():
-        raise ValueError(
-            f"{str(path)!r} is not a directory written by skae.save: it does not "
-            "exist or is a file."
-        )
-    if not file.is_file():
-        raise ValueError(
-            f"{str(path)!r} is not a directory written by skae.save: {JSON_FILE} "
-            "is missing."
-        )
-    try:
-        doc = json.loads(file.read_text("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(
-            f"{JSON_FILE} in {str(path)!r} is not valid JSON: {exc}"
-        ) from None
-    if not isinstance(doc, dict):
-        raise ValueError(
-            f"{JSON_FILE} must hold a JSON object; got {type(doc).__name__}."
-        )
-    return doc
-
-
-def _check_keys(doc, allowed, where, optional=()):
-    """Return ``doc`` after checking it has exactly the keys ``allowed``.
-
-    Unknown and missing keys raise a ValueError naming them; keys in
-    ``optional`` may be missing.
-    """
-    if not isinstance(doc, dict):
-        raise ValueError(f"{JSON_FILE}: {where} must be a JSON object.")
-    unknown = sorted(set(doc) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"{JSON_FILE}: unknown keys {unknown} in {where}; this skae reads "
-            f"{sorted(allowed)}. Was the file written by a newer skae?"
-        )
-    missing = sorted(set(allowed) - set(optional) - set(doc))
-    if missing:
-        raise ValueError(f"{JSON_FILE}: missing keys {missing} in {where}.")
-    return doc
-
-
-def _check_format(doc):
-    if doc["format"] != "skae" or doc["estimator"] != AutoencoderTransformer.__name__:
-        raise ValueError(
-            f"{JSON_FILE}: format={doc['format']!r}, estimator={doc['estimator']!r}; "
-            f"expected format='skae', estimator={AutoencoderTransformer.__name__!r}."
-        )
-    version = doc["format_version"]
-    try:
-        major, minor = (int(part) for part in str(version).split("."))
-    except ValueError:
-        raise ValueError(
-            f"{JSON_FILE}: format_version={version!r} is not 'major.minor'."
-        ) from None
-    versions = doc["versions"]
-    if not isinstance(versions, dict):
-        raise ValueError(f"{JSON_FILE}: versions must be a JSON object.")
-    if major > FORMAT_VERSION[0]:
-        saved_by = versions.get("skae", "unknown")
-        raise ValueError(
-            f"{JSON_FILE} has format_version={version!r} (written by skae "
-            f"{saved_by}); this skae reads format versions up to "
-            f"{FORMAT_VERSION[0]}.x. Upgrade skae to load it."
-        )
-    if major < 1:
-        raise ValueError(f"{JSON_FILE}: unsupported format_version={version!r}.")
-
-
-def _decode_params(doc):
-    if not isinstance(doc, dict):
-        raise ValueError(f"{JSON_FILE}: params must be a JSON object.")
-    known = set(AutoencoderTransformer().get_params(deep=False))
-    unknown = sorted(set(doc) - known)
-    if unknown:
-        raise ValueError(
-            f"{JSON_FILE}: unknown parameters {unknown} for AutoencoderTransformer. "
-            "Was the file written by a newer skae?"
-        )
-    # A parameter missing from the file (added after it was written) keeps
-    # its default.
-    return {name: _decode(value) for name, value in doc.items()}
-
-
-def _decode(value):
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if isinstance(value, dict):
-        if set(value) == {_TUPLE_TAG} and isinstance(value[_TUPLE_TAG], list):
-            return tuple(_decode(v) for v in value[_TUPLE_TAG])
-        return {k: _decode(v) for k, v in value.items()}
-    return value
-
-
-def _positive_int(doc, key):
-    value = _non_negative_int(doc, key)
-    if value < 1:
-        raise ValueError(f"{JSON_FILE}: {key} must be >= 1; got {value}.")
-    return value
-
-
-def _non_negative_int(doc, key):
-    value = doc[key]
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{JSON_FILE}: {key} must be an int >= 0; got {value!r}.")
-    return value
-
-
-def _float_list(doc, key):
-    value = doc[key]
-    if not isinstance(value, list) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
-    ):
-        raise ValueError(f"{JSON_FILE}: {key} must be a list of numbers.")
-    return [float(v) for v in value]
-
-
-def _float64_array(doc, key, n):
-    value = doc[key]
-    if not isinstance(value, list) or len(value) != n:
-        raise ValueError(
-            f"{JSON_FILE}: {key} must be a list of {n} float.hex strings "
-            "(one per feature)."
-        )
-    try:
-        array = np.array([float.fromhex(v) for v in value], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{JSON_FILE}: {key} must hold float.hex strings such as {(0.5).hex()!r}."
-        ) from None
-    if not np.isfinite(array).all():
-        raise ValueError(f"{JSON_FILE}: {key} has non-finite values.")
-    return array
-
-
 def _read_fitted(doc, estimator):
     """Return the fitted attributes described by ``doc``, checked."""
-    _check_keys(doc, _FITTED_KEYS, "fitted", optional={"feature_names_in_"})
-    n_features = _positive_int(doc, "n_features_in_")
-    n_components = _positive_int(doc, "n_components_")
+    _format.check_keys(doc, _FITTED_KEYS, "fitted", optional={"feature_names_in_"})
+    n_features = _format.positive_int(doc, "n_features_in_")
+    n_components = _format.positive_int(doc, "n_components_")
     if n_components > n_features or n_components != estimator.n_components:
         raise ValueError(
             f"{JSON_FILE}: fitted n_components_={n_components} does not match "
@@ -535,11 +300,11 @@ def _read_fitted(doc, estimator):
     fitted = {
         "n_features_in_": n_features,
         "n_components_": n_components,
-        "n_iter_": _non_negative_int(doc, "n_iter_"),
-        "loss_curve_": _float_list(doc, "loss_curve_"),
-        "n_restarts_": _non_negative_int(doc, "n_restarts_"),
-        "mean_": _float64_array(doc, "mean_", n_features),
-        "scale_": _float64_array(doc, "scale_", n_features),
+        "n_iter_": _format.non_negative_int(doc, "n_iter_"),
+        "loss_curve_": _format.float_list(doc, "loss_curve_"),
+        "n_restarts_": _format.non_negative_int(doc, "n_restarts_"),
+        "mean_": _format.float64_array(doc, "mean_", n_features),
+        "scale_": _format.float64_array(doc, "scale_", n_features),
     }
     if "feature_names_in_" in doc:
         names = doc["feature_names_in_"]
@@ -556,28 +321,9 @@ def _read_fitted(doc, estimator):
     return fitted
 
 
-def _read_history(rows, n_iter):
-    """Return the history rows after checking that each has an epoch's loss."""
-    if (
-        not isinstance(rows, list)
-        or len(rows) != n_iter
-        or not all(
-            isinstance(row, dict)
-            and isinstance(row.get("train_loss"), (int, float))
-            and not isinstance(row.get("train_loss"), bool)
-            for row in rows
-        )
-    ):
-        raise ValueError(
-            f"{JSON_FILE}: history must be a list of n_iter_={n_iter} objects, "
-            "each with a numeric 'train_loss'."
-        )
-    return rows
-
-
 def _rebuild_net(estimator, doc, n_features):
     """Build and initialize the net as ``fit`` did; the weights come later."""
-    _check_keys(doc, _NET_KEYS, "net")
+    _format.check_keys(doc, _NET_KEYS, "net")
     seed, validate = doc["seed"], doc["validate"]
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"{JSON_FILE}: net seed must be an int >= 0; got {seed!r}.")
@@ -614,73 +360,26 @@ def _load_device(device):
         return torch.device("cpu")
 
 
-def _read_tensors(path, name, manifest, sha256):
-    """Read ``name`` and check it holds exactly the tensors ``manifest`` lists."""
-    if not isinstance(manifest, dict):
-        raise ValueError(f"{JSON_FILE}: tensors[{name!r}] must be a JSON object.")
-    file = path / name
-    if not file.is_file():
-        raise ValueError(f"{str(path)!r} is incomplete: {name} is missing.")
-    blob = file.read_bytes()
-    if hashlib.sha256(blob).hexdigest() != sha256[name]:
-        raise ValueError(
-            f"{name} in {str(path)!r} does not match the SHA-256 recorded in "
-            f"{JSON_FILE}: the directory holds an incomplete or mixed save. "
-            "Save the model again."
-        )
-    try:
-        tensors = load_bytes(blob)
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ValueError(f"{name} in {str(path)!r} cannot be read: {exc}") from None
-    expected = {}
-    for key, spec in manifest.items():
-        if not isinstance(spec, dict) or set(spec) != {"dtype", "shape"}:
-            raise ValueError(
-                f"{JSON_FILE}: tensor {key!r} must be described by 'dtype' and 'shape'."
-            )
-        expected[key] = spec
-    _check_tensor_names(
-        name, set(tensors), set(expected), f"the manifest in {JSON_FILE}"
-    )
-    for key, tensor in tensors.items():
-        _check_tensor(name, key, tensor, expected[key]["dtype"], expected[key]["shape"])
-    return tensors
-
-
-def _check_tensor_names(file, found, expected, what):
-    missing, unexpected = sorted(expected - found), sorted(found - expected)
-    if missing or unexpected:
-        raise ValueError(
-            f"{file} does not match {what}: missing tensors {missing}, "
-            f"unexpected tensors {unexpected}."
-        )
-
-
-def _check_tensor(file, key, tensor, dtype, shape):
-    if _dtype_name(tensor.dtype) != dtype or list(tensor.shape) != list(shape):
-        raise ValueError(
-            f"{file}: tensor {key!r} has dtype {_dtype_name(tensor.dtype)} and "
-            f"shape {tuple(tensor.shape)}, but {dtype} and shape {tuple(shape)} "
-            "were expected."
-        )
-
-
 def _load_module(module, weights):
     """Copy ``weights`` into ``module`` after checking names, dtypes and shapes."""
     own = module.state_dict()
-    _check_tensor_names(
+    _format.check_tensor_names(
         WEIGHTS_FILE, set(weights), set(own), "the network its parameters describe"
     )
     for key, target in own.items():
-        _check_tensor(
-            WEIGHTS_FILE, key, weights[key], _dtype_name(target.dtype), target.shape
+        _format.check_tensor(
+            WEIGHTS_FILE,
+            key,
+            weights[key],
+            _format.dtype_name(target.dtype),
+            target.shape,
         )
     module.load_state_dict(weights, strict=True)
 
 
 def _load_optimizer(net, doc, training):
     """Restore the optimizer's state (moments, step counts, learning rate)."""
-    _check_keys(doc, _OPTIMIZER_KEYS, "optimizer")
+    _format.check_keys(doc, _OPTIMIZER_KEYS, "optimizer")
     current = net.optimizer_.state_dict()
     groups = doc["param_groups"]
     if not isinstance(groups, list) or len(groups) != len(current["param_groups"]):
@@ -736,7 +435,7 @@ def _scheduler_state(net):
     scheduler = getattr(callback, "lr_scheduler_", None)
     if scheduler is None:
         return None
-    return _jsonable(scheduler.state_dict(), "scheduler")
+    return _format.jsonable(scheduler.state_dict(), "scheduler")
 
 
 def _build_scheduler(net, state):
@@ -763,7 +462,7 @@ def _load_generators(net, training):
     validate = net.train_split is not None
     expected = {"rng.batch_order"} | ({"rng.validation_split"} if validate else set())
     found = {k for k in training if k.startswith("rng.")}
-    _check_tensor_names(TRAINING_FILE, found, expected, "the saved network")
+    _format.check_tensor_names(TRAINING_FILE, found, expected, "the saved network")
     try:
         net.generator_.set_state(training["rng.batch_order"])
         if validate:
