@@ -63,7 +63,8 @@ class AutoencoderTransformer(
         first layers of deep networks.
 
     normalization : {None, "batch", "layer"}, default=None
-        Normalization after each hidden linear layer, before the activation.
+        Normalization in each hidden layer, before the activation: after the
+        linear map in a plain layer, on the block's input in a residual one.
 
     dropout : float in [0, 1), default=0.0
         Dropout probability after each hidden activation (training only).

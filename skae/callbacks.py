@@ -116,6 +116,19 @@ class GradientMonitor(Callback):
         exploded: over the last epochs (up to 10), the median ratio of the
         first layer's gradient norm to the last layer's is below
         ``vanishing_ratio``, so the first layers barely learn.
+
+        Parameters
+        ----------
+        history : skorch.history.History or list of dict
+            The epochs to examine, with the entries this callback recorded.
+        n_restarts : int, default=0
+            Number of restarts after divergence during those epochs.
+
+        Returns
+        -------
+        found : list of (type, str)
+            At most one ``(warning_class, message)`` pair; empty when training
+            looks healthy.
         """
         rows = [row for row in history if self.name in row]
         if not rows:
@@ -143,7 +156,10 @@ class GradientMonitor(Callback):
         first, last = self.layer_names_[0], self.layer_names_[-1]
         recent = norms[-10:]
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = float(np.median(recent[:, 0] / recent[:, -1]))
+            # A first-layer norm that underflowed to 0 is a vanished gradient
+            # even when the last layer's is 0 too (0 / 0).
+            ratios = np.where(recent[:, 0] == 0, 0.0, recent[:, 0] / recent[:, -1])
+            ratio = float(np.median(ratios))
         if ratio < self.vanishing_ratio:
             message = (
                 f"Vanishing gradients: the gradient norm of {first!r} is "

@@ -2,8 +2,12 @@
 
 
 class VanishingGradientWarning(UserWarning):
-    """Gradients reaching the first layers are orders of magnitude smaller than
-    those at the last layers while the loss stalls.
+    """The first layers' gradients are orders of magnitude below the last layers'.
+
+    Raised by ``fit`` when, over the last epochs, the median ratio of the
+    first layer's gradient norm to the last layer's is below
+    :class:`~skae.callbacks.GradientMonitor`'s ``vanishing_ratio``: the first
+    layers barely learn.
 
     Remedies: ``residual=True``, ``normalization="batch"`` or ``"layer"``, an
     activation that does not saturate (``"relu"``, ``"gelu"``, ``"selu"``), or
