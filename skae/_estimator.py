@@ -624,7 +624,7 @@ class AutoencoderTransformer(
                 X,
                 mean=self.mean_,
                 scale=self.scale_,
-                batch_size=max(self.batch_size, 1024),
+                batch_size=max(self.batch_size, 4096),
             )
 
     @property

@@ -14,7 +14,8 @@ def inference_fn(module, part, dtype):
     copied), so results do not depend on how rows are batched (float32 matmuls
     differ by ~1e-7 between batchings).
     """
-    module.eval()
+    if module.training:  # fit leaves it in eval mode; walking it costs per call
+        module.eval()
     target = module if part == "autoencoder" else getattr(module, part)
     dtype = torch.float64 if dtype == np.float64 else torch.float32
     if next(module.parameters()).dtype == dtype:

@@ -32,6 +32,11 @@ class Scaling:
 
     def fit(self, X):
         """Compute the statistics of ``X`` in float64, chunk by chunk."""
+        # Overflow is checked for at the end, with a message of our own.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._fit(X)
+
+    def _fit(self, X):
         n, p = X.shape
         total = np.zeros(p)
         for rows in chunks(n, p):

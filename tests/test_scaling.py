@@ -1,0 +1,69 @@
+"""Standardization around the network: float64 statistics, exact inverse."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from skae._scaling import Scaling, chunks
+
+
+@pytest.fixture
+def X():
+    rng = np.random.RandomState(0)
+    return rng.normal(size=(50, 4)) * [1.0, 2.0, 4.0, 0.0] + [1.0, -2.0, 3.0, 7.0]
+
+
+def test_global_scaling_keeps_relative_variances(X):
+    scaling = Scaling("global").fit(X)
+    assert_allclose(scaling.mean_, X.mean(axis=0))
+    overall = np.sqrt(np.mean(X.var(axis=0)))
+    assert_allclose(scaling.scale_, np.full(4, overall))
+    # Predicting the mean costs exactly 1 in scaled units, as PCA's error
+    # divided by a constant.
+    assert np.mean(scaling.transform(X) ** 2) == pytest.approx(1.0)
+
+
+def test_standard_scaling_divides_each_feature_by_its_std(X):
+    scaling = Scaling("standard").fit(X)
+    assert_allclose(scaling.scale_[:3], X.std(axis=0)[:3])
+    assert scaling.scale_[3] == 1.0  # a constant feature is left unscaled
+
+
+@pytest.mark.parametrize(
+    "method, mean, scale", [("center", "mean", 1.0), (None, 0.0, 1.0)]
+)
+def test_center_and_none(X, method, mean, scale):
+    scaling = Scaling(method).fit(X)
+    expected = X.mean(axis=0) if mean == "mean" else np.zeros(4)
+    assert_allclose(scaling.mean_, expected)
+    assert_allclose(scaling.scale_, np.full(4, scale))
+
+
+@pytest.mark.parametrize("method", ["global", "standard", "center", None])
+def test_inverse_undoes_transform_in_float64(X, method):
+    scaling = Scaling(method).fit(X.astype(np.float32))
+    Z = scaling.transform(X.astype(np.float32))
+    assert Z.dtype == np.float64 and scaling.mean_.dtype == np.float64
+    assert_allclose(scaling.inverse_transform(Z), X.astype(np.float32), rtol=1e-12)
+
+
+def test_chunked_statistics_equal_whole_array_statistics():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(70_000, 8)) + 1e6  # several chunks, a large offset
+    assert len(list(chunks(*X.shape))) > 1
+    scaling = Scaling("standard").fit(X)
+    assert_allclose(scaling.mean_, X.mean(axis=0), rtol=1e-12)
+    assert_allclose(scaling.scale_, X.std(axis=0), rtol=1e-9)
+
+
+def test_huge_values_give_finite_statistics():
+    X = np.array([[1e300, -1e300], [-1e300, 1e300], [5e299, 0.0]])
+    scaling = Scaling("global").fit(X)
+    assert np.isfinite(scaling.mean_).all() and np.isfinite(scaling.scale_).all()
+    assert np.abs(scaling.transform(X)).max() < 10
+
+
+def test_overflowing_mean_is_a_clear_error():
+    X = np.array([[1.7e308], [1.7e308]])
+    with pytest.raises(ValueError, match="too large to standardize in float64"):
+        Scaling("global").fit(X)
