@@ -109,6 +109,7 @@ html_show_sourcelink = False
 BENCHMARKS = {
     "speed": "python benchmarks/speed.py",
     "strategies": "python benchmarks/strategies.py",
+    "memory": "python benchmarks/memory.py",
 }
 
 
