@@ -50,6 +50,27 @@ class GradientMonitor(Callback):
         :meth:`diagnose` reports exploding gradients when a layer's mean norm
         exceeds this value (the loss is in standardized units, where healthy
         norms are of order 1).
+
+    See Also
+    --------
+    skae.plotting.plot_gradient_flow : Draw the recorded norms over the epochs.
+
+    Examples
+    --------
+    :class:`~skae.AutoencoderTransformer` adds this callback by itself; its
+    records are in ``history_``:
+
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import AutoencoderTransformer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> ae = AutoencoderTransformer(
+    ...     2, hidden_layer_sizes=(8,), max_iter=2, random_state=0
+    ... ).fit(X[:200])
+    >>> sorted(ae.history_[-1, "grad_norms"])
+    ['decoder.0', 'decoder.output', 'encoder.0', 'encoder.code']
+    >>> monitor = dict(ae.net_.callbacks_)["gradient_monitor"]
+    >>> monitor.diagnose(ae.history_)
+    []
     """
 
     def __init__(self, name="grad_norms", vanishing_ratio=1e-3, exploding_norm=1e3):
@@ -177,6 +198,23 @@ class LearningRateMonitor(Callback):
 
     The rate is read from the optimizer when the epoch begins, so it is the
     rate the epoch's steps used, whatever schedule changes it afterwards.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import AutoencoderTransformer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> ae = AutoencoderTransformer(
+    ...     2,
+    ...     hidden_layer_sizes=(8,),
+    ...     max_iter=3,
+    ...     lr_schedule="exponential",
+    ...     lr_schedule_params={"gamma": 0.5},
+    ...     learning_rate_init=0.01,
+    ...     random_state=0,
+    ... ).fit(X[:200])
+    >>> ae.history_[:, "lr"]
+    [0.01, 0.005, 0.0025]
     """
 
     def on_epoch_begin(self, net, **kwargs):
