@@ -278,7 +278,11 @@ parameters at their defaults ({defaults}). Losses are in skae's standardized
 units: predicting the mean of every feature costs {baseline:.3g}. The training
 loss includes the L2 penalty (`alpha`); "reconstruction MSE" is the final
 model's error alone on the training data, same units. Gradient ratio: median
-over the last 10 epochs of `grad_norms["{FIRST}"] / grad_norms["{LAST}"]`.
+over the last 10 epochs of `grad_norms["{FIRST}"] / grad_norms["{LAST}"]`;
+`grad_norms` leave out the L2 penalty's gradient, and a first-layer gradient
+more than about 1e7 times smaller than the penalty's is lost to float32
+rounding, so it shows as 0. Clipping (`max_grad_norm=1.0`) does not rescue
+SGD at this learning rate: the clipped steps are still far too long.
 "Loss gain, 2nd half" is the relative drop of the training loss from the
 middle epoch to the last. GradientMonitor's thresholds:
 `vanishing_ratio={monitor.vanishing_ratio:g}`,

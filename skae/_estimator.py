@@ -371,7 +371,8 @@ class AutoencoderTransformer(
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data. An ``np.memmap`` is read batch by batch, never
-            copied whole.
+            copied whole. Sparse matrices are not supported: they raise a
+            TypeError before training (densify with ``X.toarray()``).
 
         y : None
             Ignored; present for API consistency.

@@ -278,3 +278,20 @@ def test_guard_counts_the_initial_state_as_a_rollback_candidate(low_rank):
     first_batch = est.history_[0, "batches"][0]["train_loss"]
     assert guard.safe_score_ == min(first_batch, *est.loss_curve_)
     assert guard.best_epoch_ == int(np.argmin(est.loss_curve_)) + 1
+
+
+def test_vanishing_gradient_warning_fires_once_per_fit(digits):
+    X = (digits - digits.mean(0)) / (digits.std(0) + 1e-9)
+    est = AutoencoderTransformer(
+        4,
+        hidden_layer_sizes=(16,) * 12,
+        activation="sigmoid",
+        max_iter=20,
+        random_state=0,
+    )
+    for _ in range(2):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            est.fit(X)
+        vanishing = [w for w in caught if w.category is VanishingGradientWarning]
+        assert len(vanishing) == 1

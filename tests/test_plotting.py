@@ -307,3 +307,24 @@ class TestPlotLatent:
     def test_label_length(self):
         with pytest.raises(ValueError, match=r"y has shape \(4,\) but Z has 5"):
             plot_latent(np.zeros((5, 2)), np.zeros(4, dtype=int))
+
+
+def test_missing_matplotlib_is_a_clear_error(monkeypatch):
+    import sys
+
+    from skae import plotting
+
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match="skae.plotting needs matplotlib"):
+        plotting._pyplot()
+
+
+def test_reconstructions_need_2d_input():
+    import numpy as np
+
+    from skae.plotting import plot_reconstructions
+
+    with pytest.raises(
+        ValueError, match=r"X must be 2-D; got an array of shape \(4,\)"
+    ):
+        plot_reconstructions(np.zeros(4), np.zeros(4))
