@@ -391,3 +391,18 @@ def test_random_state_none_leaves_numpy_global_state_alone(digits):
     AutoencoderTransformer(2, **{**FAST, "random_state": None}).fit(digits)
     after = np.random.get_state()  # noqa: NPY002
     assert before[2] == after[2] and np.array_equal(before[1], after[1])
+
+
+def test_finite_check_follows_sklearn_config_and_messages(digits):
+    from sklearn import config_context
+
+    ae = AutoencoderTransformer(2, **FAST).fit(digits)
+    X = digits[:5].copy()
+    X[2, 3] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        ae.transform(X)
+    X[2, 3] = np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        ae.score_samples(X)
+    with config_context(assume_finite=True):
+        assert np.isnan(ae.transform(np.where(np.isinf(X), np.nan, X))[2]).all()
