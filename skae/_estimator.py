@@ -1,6 +1,5 @@
 """AutoencoderTransformer: the scikit-learn face of a PyTorch autoencoder."""
 
-import re
 import warnings
 from numbers import Integral, Real
 
@@ -12,16 +11,15 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _data, _inference, _net, _runtime
+from ._checks import check_params, validate_codes
 from ._modules import ACTIVATIONS, INITS
 from ._scaling import Scaling
-from ._schedules import SCHEDULES, check_schedule_params
-
-_DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
+from ._schedules import SCHEDULES
 
 
 class AutoencoderTransformer(
@@ -424,7 +422,7 @@ class AutoencoderTransformer(
 
     def _fit_unsafe(self, X, first, epochs, incremental):
         X = validate_data(self, X, reset=first, dtype=[np.float64, np.float32])
-        hidden = self._check_params(X)
+        hidden = check_params(self, X)
         if first:
             device = _runtime.resolve_device(self.device)
             scaling = Scaling(self.scaling).fit(X)
@@ -470,54 +468,6 @@ class AutoencoderTransformer(
         self.loss_curve_ = [row["train_loss"] for row in net.history]
         self.n_restarts_ += len(report.restarts)
         return report
-
-    def _check_params(self, X):
-        """Check what the constraints cannot: values that depend on the data."""
-        n_samples, n_features = X.shape
-        if not _DEVICE.match(self.device):
-            raise ValueError(
-                "device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; "
-                f"got device={self.device!r}."
-            )
-        sizes = self.hidden_layer_sizes
-        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
-        if not all(
-            isinstance(h, Integral) and not isinstance(h, bool) and h > 0 for h in sizes
-        ):
-            raise ValueError(
-                "hidden_layer_sizes must contain positive integers; "
-                f"got hidden_layer_sizes={self.hidden_layer_sizes!r}."
-            )
-        if self.n_components > n_features:
-            raise ValueError(
-                f"n_components={self.n_components} must be <= n_features="
-                f"{n_features}: the code cannot be wider than the input. "
-                "Choose a smaller n_components."
-            )
-        if n_samples < 2:
-            raise ValueError(
-                f"n_samples={n_samples} is too few to fit AutoencoderTransformer: "
-                "it needs at least 2 samples."
-            )
-        if self.early_stopping:
-            n_valid = int(np.ceil(self.validation_fraction * n_samples))
-            if n_samples - n_valid < 2:
-                raise ValueError(
-                    f"n_samples={n_samples} is too few for early_stopping=True "
-                    f"with validation_fraction={self.validation_fraction}: "
-                    f"{n_valid} validation and {n_samples - n_valid} training "
-                    "rows. Pass more samples or set early_stopping=False."
-                )
-        if self.normalization == "batch" and self.batch_size < 2:
-            raise ValueError(
-                f"batch_size={self.batch_size} is too small for "
-                "normalization='batch', which needs at least 2 rows per batch. "
-                "Use a larger batch_size or normalization='layer'."
-            )
-        check_schedule_params(
-            self.lr_schedule, self.lr_schedule_params or {}, self.max_iter
-        )
-        return tuple(int(h) for h in sizes)
 
     def _warn_after_training(self, report, incremental):
         for category, message in report.warnings:
@@ -570,7 +520,7 @@ class AutoencoderTransformer(
             Reconstructions in the input's units, with ``X``'s dtype.
         """
         check_is_fitted(self)
-        X = _validate_codes(self, X)
+        X = validate_codes(self, X)
         return self._infer("decoder", X)
 
     def score_samples(self, X):
@@ -637,17 +587,3 @@ class AutoencoderTransformer(
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
-
-
-def _validate_codes(estimator, Z):
-    """Validate the input of ``inverse_transform`` (width ``n_components_``)."""
-    Z = check_array(
-        Z, dtype=[np.float64, np.float32], input_name="X", estimator=estimator
-    )
-    if Z.shape[1] != estimator.n_components_:
-        raise ValueError(
-            f"X has {Z.shape[1]} features, but {type(estimator).__name__} is "
-            f"expecting {estimator.n_components_} features as input to "
-            "inverse_transform (n_components_)."
-        )
-    return Z

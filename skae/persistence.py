@@ -28,7 +28,6 @@ a file from an untrusted source cannot run code. Everything read is checked
 import hashlib
 import json
 import warnings
-from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +37,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
 from . import _format, _net, _runtime
+from ._checks import hidden_sizes
 from ._estimator import AutoencoderTransformer
 from ._scaling import Scaling
 
@@ -330,10 +330,9 @@ def _rebuild_net(estimator, doc, n_features):
     if not isinstance(validate, bool):
         raise ValueError(f"{JSON_FILE}: net validate must be a bool; got {validate!r}.")
     device = _load_device(estimator.device)
-    hidden = estimator.hidden_layer_sizes
-    hidden = (hidden,) if isinstance(hidden, Integral) else tuple(hidden)
+    hidden = hidden_sizes(estimator.hidden_layer_sizes)
     net = _net.build_net(
-        {**estimator.get_params(), "hidden_layer_sizes": tuple(int(h) for h in hidden)},
+        {**estimator.get_params(), "hidden_layer_sizes": hidden},
         n_features=n_features,
         n_components=estimator.n_components,
         seed=seed,

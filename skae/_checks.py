@@ -1,0 +1,85 @@
+"""Checks run at the start of ``fit`` that parameter constraints cannot express.
+
+They depend on the data (``n_components`` against the number of features, the
+number of samples) or combine parameters (batch normalization and
+``batch_size``); plus the width check of ``inverse_transform``'s input.
+"""
+
+import re
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils import check_array
+
+from ._schedules import check_schedule_params
+
+_DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
+
+
+def hidden_sizes(value):
+    """Return ``hidden_layer_sizes`` as a tuple of ints (an int means one layer)."""
+    sizes = (value,) if isinstance(value, Integral) else tuple(value)
+    if not all(
+        isinstance(h, Integral) and not isinstance(h, bool) and h > 0 for h in sizes
+    ):
+        raise ValueError(
+            "hidden_layer_sizes must contain positive integers; "
+            f"got hidden_layer_sizes={value!r}."
+        )
+    return tuple(int(h) for h in sizes)
+
+
+def check_params(est, X):
+    """Check what the constraints cannot: values that depend on the data.
+
+    Returns the hidden layer sizes as a tuple of ints.
+    """
+    n_samples, n_features = X.shape
+    if not _DEVICE.match(est.device):
+        raise ValueError(
+            "device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; "
+            f"got device={est.device!r}."
+        )
+    sizes = hidden_sizes(est.hidden_layer_sizes)
+    if est.n_components > n_features:
+        raise ValueError(
+            f"n_components={est.n_components} must be <= n_features="
+            f"{n_features}: the code cannot be wider than the input. "
+            "Choose a smaller n_components."
+        )
+    if n_samples < 2:
+        raise ValueError(
+            f"n_samples={n_samples} is too few to fit AutoencoderTransformer: "
+            "it needs at least 2 samples."
+        )
+    if est.early_stopping:
+        n_valid = int(np.ceil(est.validation_fraction * n_samples))
+        if n_samples - n_valid < 2:
+            raise ValueError(
+                f"n_samples={n_samples} is too few for early_stopping=True "
+                f"with validation_fraction={est.validation_fraction}: "
+                f"{n_valid} validation and {n_samples - n_valid} training "
+                "rows. Pass more samples or set early_stopping=False."
+            )
+    if est.normalization == "batch" and est.batch_size < 2:
+        raise ValueError(
+            f"batch_size={est.batch_size} is too small for "
+            "normalization='batch', which needs at least 2 rows per batch. "
+            "Use a larger batch_size or normalization='layer'."
+        )
+    check_schedule_params(est.lr_schedule, est.lr_schedule_params or {}, est.max_iter)
+    return sizes
+
+
+def validate_codes(estimator, Z):
+    """Validate the input of ``inverse_transform`` (width ``n_components_``)."""
+    Z = check_array(
+        Z, dtype=[np.float64, np.float32], input_name="X", estimator=estimator
+    )
+    if Z.shape[1] != estimator.n_components_:
+        raise ValueError(
+            f"X has {Z.shape[1]} features, but {type(estimator).__name__} is "
+            f"expecting {estimator.n_components_} features as input to "
+            "inverse_transform (n_components_)."
+        )
+    return Z
