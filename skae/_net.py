@@ -1,7 +1,7 @@
 """The private skorch net that trains the autoencoder, and its training driver.
 
 The estimator talks to this module through :func:`build_net` and
-:func:`train`; the data it trains on comes from :mod:`skae._data` and
+:func:`fit_net`; the data it trains on comes from :mod:`skae._data` and
 inference runs in :mod:`skae._inference`. skorch is extended only through its
 documented hooks: ``get_dataset``, ``get_iterator``, ``train_split``,
 ``train_step_single``, ``validation_step``, ``get_loss`` and callbacks.
@@ -31,13 +31,18 @@ from .exceptions import TrainingDivergedError
 #: Factor applied to the learning rate after a divergence.
 RESTART_LR_FACTOR = 0.1
 
+#: Fused optimizers run on CPU from torch 2.4; older versions use ``foreach``.
+_FUSED_ON_CPU = tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 4)
+
 
 class AutoencoderNet(NeuralNet):
     """skorch net whose loss is the reconstruction error plus named penalties.
 
-    Extension points used: ``get_dataset``, ``get_iterator``, ``train_split``
-    and ``get_loss`` (skorch's documented hooks). The loss is the sum of the
-    terms returned by :meth:`loss_terms`; add a term by overriding it.
+    Extension points used (skorch's documented hooks): ``get_dataset``,
+    ``get_iterator``, ``train_step_single``, ``validation_step`` and
+    ``get_loss``; the split is the ``train_split`` parameter. The loss is the
+    sum of the terms returned by :meth:`loss_terms`; add a term by overriding
+    it.
 
     Parameters
     ----------
@@ -145,10 +150,7 @@ class TrainReport:
 def _optimizer(solver, momentum, alpha, device):
     """Return the optimizer class and its settings for ``solver``."""
     fused = {"fused": True}
-    if device.type == "cpu" and tuple(map(int, torch.__version__.split(".")[:2])) < (
-        2,
-        4,
-    ):
+    if device.type == "cpu" and not _FUSED_ON_CPU:
         fused = {"foreach": True}
     if solver == "adam":
         return torch.optim.Adam, fused
@@ -182,10 +184,9 @@ def build_net(params, n_features, n_components, seed, device, validate):
     monitor = "valid_loss" if validate else "train_loss"
     split_gen = torch.Generator().manual_seed(seed + 1)
     optimizer, opt_kwargs = _optimizer(p["solver"], p["momentum"], p["alpha"], device)
-    monitor_cb = GradientMonitor()
     callbacks = [
         ("lr", LearningRateMonitor()),
-        ("gradient_monitor", monitor_cb),
+        ("gradient_monitor", GradientMonitor()),
     ]
     if p["max_grad_norm"] is not None:
         callbacks.append(
@@ -279,9 +280,11 @@ def fit_net(net, data, epochs, *, initialize, max_restarts, restore_best):
 def train(net, data, epochs, *, max_restarts, restore_best=True):
     """Run ``epochs`` epochs of ``net`` on ``data`` (a :class:`Rows` or tensor).
 
-    Divergence (a NaN or infinite loss) rolls the module back to the last good
-    epoch, multiplies the learning rate by :data:`RESTART_LR_FACTOR`, rebuilds
-    the optimizer and continues, at most ``max_restarts`` times. A real
+    Divergence (a NaN or infinite loss or gradient norm) rolls the module back
+    to the guard's safe state (the lowest training loss seen, the initial
+    weights included), multiplies the learning rate by
+    :data:`RESTART_LR_FACTOR`, rebuilds the optimizer and continues, at most
+    ``max_restarts`` times. A real
     KeyboardInterrupt stops training and restores the best weights. With a
     validation split and ``restore_best``, the weights of the epoch with the
     best validation loss are restored at the end, whatever ended training.
@@ -343,7 +346,7 @@ def _train(net, data, epochs, max_restarts, restore_best):
                 group["initial_lr"] = base
             report.restarts.append((signal.epoch, signal.loss, lr))
             continue
-        if stopper is not None and stopper.misses_ >= stopper.patience:
+        if stopper.misses_ >= stopper.patience:
             report.stopped_early = True
         elif len(net.history) < target or "train_loss" not in net.history[-1]:
             report.interrupted = True
