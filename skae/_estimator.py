@@ -4,6 +4,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn import get_config
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -11,7 +12,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
+from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -502,9 +503,7 @@ class AutoencoderTransformer(
         Z : ndarray of shape (n_samples, n_components_)
             Codes, with ``X``'s dtype (float32 or float64).
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return self._infer("encoder", X)
+        return self._infer("encoder", self._validate_rows(X))
 
     def inverse_transform(self, X):
         """Decode codes back to the input space.
@@ -541,10 +540,7 @@ class AutoencoderTransformer(
             ``-mean((X - inverse_transform(transform(X))) ** 2, axis=1)``,
             accumulated in float64 whatever ``X``'s dtype.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-
-        return self._infer("score", X)
+        return self._infer("score", self._validate_rows(X))
 
     def score(self, X, y=None):
         """Return the mean of :meth:`score_samples`: higher is better, 0 is perfect.
@@ -567,7 +563,45 @@ class AutoencoderTransformer(
         """
         return float(np.mean(self.score_samples(X)))
 
+    def _validate_rows(self, X):
+        """Validate rows for transform/score_samples; NaN/inf checked later.
+
+        The NaN/inf check runs in :func:`_inference.infer`, on each
+        standardized batch while it is in cache, and falls back to sklearn's
+        own check (same error message, same ``assume_finite`` switch) when a
+        batch is not finite. sklearn's check here would be a separate pass
+        over ``X`` costing ~5 % of a transform.
+
+        A float32 or float64 ndarray of the right width, for a model fitted
+        without feature names, is what ``validate_data`` would return as is;
+        it skips that function's Python work (another ~5 % of a 4000-row
+        transform, since it runs with cold caches after the matmuls).
+        """
+        check_is_fitted(self)
+        if (
+            type(X) is np.ndarray
+            and X.dtype in (np.float32, np.float64)
+            and X.ndim == 2
+            and X.shape[0] > 0
+            and X.shape[1] == self.n_features_in_
+            and not hasattr(self, "feature_names_in_")
+        ):
+            return X
+        return validate_data(
+            self,
+            X,
+            reset=False,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite=False,
+        )
+
     def _infer(self, part, X):
+        on_non_finite = None
+        if part != "decoder" and not get_config()["assume_finite"]:
+
+            def on_non_finite():
+                assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
+
         with _runtime.num_threads(self.n_threads):
             return _inference.infer(
                 self.net_,
@@ -576,6 +610,7 @@ class AutoencoderTransformer(
                 mean=self.mean_,
                 scale=self.scale_,
                 batch_size=max(self.batch_size, 4096),
+                on_non_finite=on_non_finite,
             )
 
     @property

@@ -50,6 +50,10 @@ class GradientMonitor(Callback):
         :meth:`diagnose` reports exploding gradients when a layer's mean norm
         exceeds this value (the loss is in standardized units, where healthy
         norms are of order 1).
+    loss_rise : float, default=0.1
+        :meth:`diagnose` reports exploding gradients when the last epoch's
+        training loss exceeds the first epoch's by more than this fraction.
+        A smaller rise is noise around a plateau, not divergence.
 
     See Also
     --------
@@ -73,10 +77,17 @@ class GradientMonitor(Callback):
     []
     """
 
-    def __init__(self, name="grad_norms", vanishing_ratio=1e-3, exploding_norm=1e3):
+    def __init__(
+        self,
+        name="grad_norms",
+        vanishing_ratio=1e-3,
+        exploding_norm=1e3,
+        loss_rise=0.1,
+    ):
         self.name = name
         self.vanishing_ratio = vanishing_ratio
         self.exploding_norm = exploding_norm
+        self.loss_rise = loss_rise
 
     def on_train_begin(self, net, **kwargs):
         names, params, index = layer_parameter_groups(net.module_)
@@ -132,11 +143,12 @@ class GradientMonitor(Callback):
         Exploding, checked first: training diverged and was restarted, some
         layer's mean gradient norm exceeded ``exploding_norm`` or was not
         finite, or the last epoch's training loss is above the first epoch's
-        (the steps made the model worse: typically a learning rate too high
-        for clipping to rescue). Vanishing, reported only when nothing
-        exploded: over the last epochs (up to 10), the median ratio of the
-        first layer's gradient norm to the last layer's is below
-        ``vanishing_ratio``, so the first layers barely learn.
+        by more than ``loss_rise`` (the steps made the model worse:
+        typically a learning rate too high for clipping to rescue).
+        Vanishing, reported only when nothing exploded: over the last epochs
+        (up to 10), the median ratio of the first layer's gradient norm to
+        the last layer's is below ``vanishing_ratio``, so the first layers
+        barely learn.
 
         Parameters
         ----------
@@ -161,7 +173,7 @@ class GradientMonitor(Callback):
             what = f"training diverged and was restarted {n_restarts} time(s)"
         elif peak > self.exploding_norm:
             what = f"the largest per-layer gradient norm reached {peak:.3g}"
-        elif len(losses) > 1 and losses[-1] > losses[0]:
+        elif len(losses) > 1 and losses[-1] > losses[0] * (1 + self.loss_rise):
             what = (
                 f"the training loss rose from {losses[0]:.4g} (epoch 1) to "
                 f"{losses[-1]:.4g} (last epoch)"

@@ -269,6 +269,18 @@ def test_diagnose_reads_thresholds_from_history():
     ((category, message),) = monitor.diagnose(worse)
     assert category is ExplodingGradientWarning
     assert "rose from 1 (epoch 1) to 6" in message
+    # A rise within ``loss_rise`` is noise around a plateau, not divergence.
+    plateau = [
+        {
+            "train_loss": 1.0 + 0.01 * i,
+            "grad_norms": {"encoder.0": 1.0, "decoder.output": 1.0},
+        }
+        for i in range(6)
+    ]
+    assert monitor.diagnose(plateau) == []
+    strict = GradientMonitor(loss_rise=0.0)
+    strict.layer_names_ = monitor.layer_names_
+    assert [w for w, _ in strict.diagnose(plateau)] == [ExplodingGradientWarning]
 
 
 def test_guard_counts_the_initial_state_as_a_rollback_candidate(low_rank):

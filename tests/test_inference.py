@@ -3,6 +3,7 @@
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
 from numpy.testing import assert_allclose
 
@@ -41,3 +42,42 @@ def test_inference_fn_runs_float64_without_touching_the_module():
     assert next(module.parameters()).dtype == torch.float32
     assert inference_fn(module, "encoder", np.float32) is module.encoder
     assert not module.training
+
+
+def _net():
+    return SimpleNamespace(module_=Autoencoder(3, 2, (4,)).eval(), device="cpu")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_standardization_out_of_float32_range_subtracts_then_divides(dtype):
+    # 1 / scale overflows float32: the fused x * (1 / scale) pass is not
+    # usable, the subtract-then-divide one must give the same standardization.
+    net = _net()
+    X = (np.random.RandomState(0).rand(6, 3) * 1e-39).astype(dtype)
+    mean, scale = np.full(3, 5e-40), np.full(3, 2e-40)
+    Z = infer(net, "encoder", X, mean=mean, scale=scale, batch_size=4)
+    x = torch.from_numpy((X.astype(np.float64) - mean) / scale).float()
+    with torch.inference_mode():
+        expected = net.module_.encoder(x).numpy()
+    assert np.isfinite(Z).all()
+    assert_allclose(Z, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("part", ["encoder", "score"])
+def test_non_finite_batches_call_back_once(part):
+    net, calls = _net(), []
+    X = np.random.RandomState(0).rand(10, 3)
+    kw = dict(mean=np.zeros(3), scale=np.ones(3), batch_size=4)
+    infer(net, part, X, on_non_finite=lambda: calls.append(1), **kw)
+    assert calls == []
+    X[[1, 9], 0] = [np.nan, np.inf]  # first and last batch
+    out = infer(net, part, X, on_non_finite=lambda: calls.append(1), **kw)
+    # The callback decides; when it returns, checking stops.
+    assert calls == [1]
+    assert not np.isfinite(out[1]).all() and np.isfinite(out[4:8]).all()
+
+    def raise_error():
+        raise ValueError("not finite")
+
+    with pytest.raises(ValueError, match="not finite"):
+        infer(net, part, X, on_non_finite=raise_error, **kw)
