@@ -82,7 +82,8 @@ FULL = {
     "epochs": 12,  # per timed run; the first is a warm-up, left out of medians
     "rounds": 6,  # every method runs once per round, in a rotated order
     "gemm_size": 2048,
-    "transform_repeats": 40,
+    "transform_repeats": 200,  # interleaved calls per candidate
+    "transform_round": 40,  # calls per round, for the spread of the ratio
     "tiny_rows": 8192,
     "tiny_epochs": 5,
     "tiny_rounds": 3,
@@ -95,6 +96,7 @@ QUICK = {
     "rounds": 1,
     "gemm_size": 512,
     "transform_repeats": 3,
+    "transform_round": 3,
     "tiny_rows": 1024,
     "tiny_epochs": 2,
     "tiny_rounds": 1,
@@ -424,8 +426,13 @@ def summarize_training(runs, n_train, flop_per_epoch, ceiling):
     return rows
 
 
-def time_transform(est, X_test32, X_test64, pca, repeats):
-    """skae.transform vs a plain inference_mode loop over its encoder."""
+def time_transform(est, X_test32, X_test64, pca, repeats, round_size):
+    """skae.transform vs a plain inference_mode loop over its encoder.
+
+    Every candidate's median rows/s over ``repeats`` interleaved calls, and
+    its ratio to the plain loop in each round of ``round_size`` calls (min and
+    max over the rounds: how much the ratio moves with the host's load).
+    """
     n = X_test32.shape[0]
     batch = max(est.batch_size, 4096)  # skae's inference batch size
 
@@ -474,13 +481,21 @@ def time_transform(est, X_test32, X_test64, pca, repeats):
             fn()
             wall[name].append(time.perf_counter() - t)
             cpu[name].append(time.process_time() - c)
-    rows = {
-        name: {
-            "rows_per_s": n / float(np.median(wall[name])),
+    baseline = np.asarray(wall[next(iter(candidates))])
+    rounds = range(0, repeats, round_size)
+    rows = {}
+    for name in candidates:
+        times = np.asarray(wall[name])
+        per_round = [
+            np.median(baseline[i : i + round_size])
+            / np.median(times[i : i + round_size])
+            for i in rounds
+        ]
+        rows[name] = {
+            "rows_per_s": n / float(np.median(times)),
             "cpu_rows_per_s": n / float(np.median(cpu[name])),
+            "ratio_per_round": [float(r) for r in per_round],
         }
-        for name in candidates
-    }
     return rows, float(np.max(np.abs(Z_plain - Z_skae)))
 
 
@@ -565,7 +580,12 @@ def main(argv=None):
     print("transform throughput ...", flush=True)
     est = runs[SKAE][-1]["estimator"]
     transform_rows, max_diff = time_transform(
-        est, X_test32, X_test, pca, cfg["transform_repeats"]
+        est,
+        X_test32,
+        X_test,
+        pca,
+        cfg["transform_repeats"],
+        cfg["transform_round"],
     )
     plain = next(iter(transform_rows.values()))
     skae32 = transform_rows["skae transform, float32 input"]
@@ -687,9 +707,23 @@ def main(argv=None):
         ],
     )
     transform_table = markdown_table(
-        ["method", "rows/s (wall)", "rows/s (CPU)"],
         [
-            [name, r["rows_per_s"], r["cpu_rows_per_s"]]
+            "method",
+            "rows/s (wall)",
+            "rows/s (CPU)",
+            "/ plain loop, wall",
+            f"per {cfg['transform_round']} calls: min-max",
+        ],
+        [
+            [
+                name,
+                r["rows_per_s"],
+                r["cpu_rows_per_s"],
+                r["rows_per_s"] / plain["rows_per_s"],
+                "{:.3f}-{:.3f}".format(
+                    min(r["ratio_per_round"]), max(r["ratio_per_round"])
+                ),
+            ]
             for name, r in transform_rows.items()
         ],
     )
@@ -782,7 +816,9 @@ skae `transform` (input validation, standardization, batches of
 `net_.module_.encoder` in batches of the same size over a preloaded float32
 tensor, standardized beforehand (the target's baseline), and, for
 information, the same loop standardizing each batch as skae must
-({X_test.shape[0]} test rows, median of {cfg["transform_repeats"]} calls).
+({X_test.shape[0]} test rows, median of {cfg["transform_repeats"]} calls per
+method, interleaved; the last column shows how the ratio to the plain loop
+moves between rounds of {cfg["transform_round"]} calls).
 Largest |difference| between the two codes: {max_diff:.2g}.
 
 {transform_table}
