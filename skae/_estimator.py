@@ -570,7 +570,9 @@ class AutoencoderTransformer(
         standardized batch while it is in cache, and falls back to sklearn's
         own check (same error message, same ``assume_finite`` switch) when a
         batch is not finite. sklearn's check here would be a separate pass
-        over ``X`` costing ~5 % of a transform.
+        over ``X`` costing ~5 % of a transform. So a wrong width is
+        reported before NaN (PCA reports NaN first), and NaN in the last
+        batch only after the earlier batches ran.
 
         A float32 or float64 ndarray of the right width, for a model fitted
         without feature names, is what ``validate_data`` would return as is;

@@ -6,11 +6,7 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-# Largest finite magnitude of each compute dtype.
-_LIMITS = {
-    torch.float32: float(np.finfo(np.float32).max),
-    torch.float64: float(np.finfo(np.float64).max),
-}
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def inference_fn(module, part, dtype):
@@ -44,20 +40,23 @@ def inference_fn(module, part, dtype):
 def _standardizer(mean, scale, compute, device):
     """Return ``f(x, out)`` writing ``(x - mean) / scale`` into ``out``.
 
-    One fused pass, ``x * (1 / scale) + (-mean / scale)``, when both factors
-    fit in the compute dtype. Its rounding error is of the order of ``x``'s
-    own (one ulp of ``x / scale``), like rounding ``mean`` to ``compute``.
-    Otherwise (say a ``scale`` below float32's range) it subtracts, then
-    divides. The range test is done in numpy: a few torch calls on tiny
+    float32: one fused pass, ``x * (1 / scale) + (-mean / scale)`` with both
+    factors computed in float64, when they fit in float32. Its rounding error
+    is of the order of ``x``'s own (one ulp of ``x / scale``), as is rounding
+    ``mean`` to float32 for a subtraction. float64 (or factors out of
+    float32's range): subtract, then divide, in two passes over ``out``. The
+    fused pass would cost float64 one ulp of ``mean / scale`` rather than of
+    the result, about 1e-10 for data like timestamps; float32 speed is what
+    matters. The range test is done in numpy: a few torch calls on tiny
     tensors cost more than the pass saves.
     """
-    with np.errstate(over="ignore", divide="ignore"):
-        inv, shift = 1.0 / scale, mean / -scale
-    limit = _LIMITS[compute]
-    if np.abs(inv).max() < limit and np.abs(shift).max() < limit:
-        inv = torch.as_tensor(inv, dtype=compute, device=device)
-        shift = torch.as_tensor(shift, dtype=compute, device=device)
-        return lambda x, out: torch.addcmul(shift, x, inv, out=out)
+    if compute == torch.float32:
+        with np.errstate(over="ignore", divide="ignore"):
+            inv, shift = 1.0 / scale, mean / -scale
+        if np.abs(inv).max() < _FLOAT32_MAX and np.abs(shift).max() < _FLOAT32_MAX:
+            inv = torch.as_tensor(inv, dtype=compute, device=device)
+            shift = torch.as_tensor(shift, dtype=compute, device=device)
+            return lambda x, out: torch.addcmul(shift, x, inv, out=out)
     mean = torch.as_tensor(mean, dtype=compute, device=device)
     scale = torch.as_tensor(scale, dtype=compute, device=device)
     return lambda x, out: torch.sub(x, mean, out=out).div_(scale)
@@ -81,10 +80,10 @@ def infer(net, part, X, *, mean, scale, batch_size, on_non_finite=None):
 
     on_non_finite : callable or None
         With ``"encoder"`` or ``"score"``: called with no argument when a
-        standardized batch holds NaN or inf (seen from its sum, in cache
-        already: cheaper than a separate pass over ``X``). It should raise
-        the user-facing error; if it returns (finite ``X`` whose standardized
-        values overflow), checking stops. None: no check.
+        standardized batch holds NaN or inf (seen from its sum, taken while
+        the batch is in cache: cheaper than a separate pass over ``X``). It
+        should raise the user-facing error; if it returns (finite ``X`` whose
+        standardized values overflow), checking stops. None: no check.
 
     Returns
     -------
@@ -95,6 +94,7 @@ def infer(net, part, X, *, mean, scale, batch_size, on_non_finite=None):
     compute = torch.float64 if dtype == np.float64 else torch.float32
     fn = inference_fn(module, "autoencoder" if part == "score" else part, dtype)
     n = X.shape[0]
+    check, standardize = None, None
     if part == "decoder":
         n_out = module.decoder.out.out_features
         mean = torch.as_tensor(mean, dtype=compute, device=device)
@@ -104,32 +104,20 @@ def infer(net, part, X, *, mean, scale, batch_size, on_non_finite=None):
             return torch.addcmul(mean, fn(z), scale)
 
     else:
+        check = on_non_finite
         standardize = _standardizer(mean, scale, compute, device)
         buffer = torch.empty(
             (min(n, batch_size), X.shape[1]), dtype=compute, device=device
         )
-        check = on_non_finite
-
-        def standardized(x):
-            nonlocal check
-            x = standardize(x, buffer[: x.shape[0]])
-            if check is not None and not math.isfinite(x.sum().item()):
-                check()
-                check = None
-            return x
 
     if part == "encoder":
         n_out = module.encoder.out.out_features
-
-        def step(x):
-            return fn(standardized(x))
-
+        step = fn
     elif part == "score":
         n_out = None
         scale64 = torch.as_tensor(scale, dtype=torch.float64, device=device)
 
         def step(x):
-            x = standardized(x)
             # float64 from here: squared errors of large-valued data overflow
             # float32 (values of 1e20 already do).
             error = (fn(x) - x).double().mul_(scale64)
@@ -140,6 +128,14 @@ def infer(net, part, X, *, mean, scale, batch_size, on_non_finite=None):
         for start in range(0, n, batch_size):
             # Contiguous and writable: torch.from_numpy warns on read-only arrays.
             batch = np.require(X[start : start + batch_size], requirements=["C", "W"])
-            result = step(torch.from_numpy(batch).to(device))
-            out[start : start + batch_size] = result.cpu().numpy()
+            x = torch.from_numpy(batch).to(device)
+            if standardize is not None:
+                x = standardize(x, buffer[: x.shape[0]])
+            total = x.sum() if check is not None else None
+            out[start : start + batch_size] = step(x).cpu().numpy()
+            # Read after the copy, which waits for the device anyway: no
+            # extra synchronization per batch on a GPU.
+            if total is not None and not math.isfinite(total.item()):
+                check()
+                check = None
     return out

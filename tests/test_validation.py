@@ -642,3 +642,46 @@ def test_invalid_params_raise_at_fit_only(params):
     name = next(iter(params))
     with pytest.raises(InvalidParameterError, match=f"'{name}' parameter"):
         ae.fit(_data())
+
+
+# ------------------------------------------ fast path of transform's validation
+
+
+def _layouts(X):
+    yield X
+    yield np.asfortranarray(X)
+    yield np.hstack([X, X])[:, ::2]  # strided
+    frozen = X.copy()
+    frozen.flags.writeable = False
+    yield frozen
+    yield np.broadcast_to(X[:1], X.shape)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_path_returns_what_validate_data_returns(fitted, dtype):
+    # transform skips validate_data for plain float ndarrays of the right
+    # width (model fitted without feature names): it must hand on exactly
+    # what validate_data would, and give the same codes.
+    from sklearn.utils.validation import validate_data
+
+    for X in _layouts(_data(dtype=dtype)):
+        expected = validate_data(
+            fitted,
+            X,
+            reset=False,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite=False,
+        )
+        got = fitted._validate_rows(X)
+        assert got is expected or (
+            got.dtype == expected.dtype
+            and got.flags.c_contiguous == expected.flags.c_contiguous
+            and np.array_equal(got, expected)
+        )
+        assert np.array_equal(fitted.transform(X), fitted.transform(X.copy()))
+
+
+def test_fast_path_keeps_feature_name_checks(fitted_df):
+    ae, X = fitted_df
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        ae.transform(X.to_numpy())
