@@ -647,7 +647,7 @@ def test_invalid_params_raise_at_fit_only(params):
 # ------------------------------------------ fast path of transform's validation
 
 
-def _layouts(X):
+def _ndarray_layouts(X):
     yield X
     yield np.asfortranarray(X)
     yield np.hstack([X, X])[:, ::2]  # strided
@@ -664,7 +664,7 @@ def test_fast_path_returns_what_validate_data_returns(fitted, dtype):
     # what validate_data would, and give the same codes.
     from sklearn.utils.validation import validate_data
 
-    for X in _layouts(_data(dtype=dtype)):
+    for X in _ndarray_layouts(_data(dtype=dtype)):
         expected = validate_data(
             fitted,
             X,
