@@ -191,7 +191,30 @@ def write_results(out, name, quick, payload, markdown):
     json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
     json_path.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
     md_path.write_text(markdown.rstrip() + "\n")
+    if payload.get("targets"):
+        append_history(out / f"{stem}-history.jsonl", payload)
     return json_path, md_path
+
+
+def append_history(path, payload):
+    """Append one JSON line with the run's date, commit, load and targets.
+
+    The results files hold the latest run only; this file keeps every run's
+    headline figures, so that how they move between runs can be checked.
+    """
+    machine = payload.get("machine", {})
+    line = {
+        "date": machine.get("date"),
+        "git": machine.get("git"),
+        "load_average_start": machine.get("load_average_start"),
+        "load_average_end": machine.get("load_average_end"),
+        "command": payload.get("command"),
+        "targets": [
+            {k: t[k] for k in ("measure", "value", "met")} for t in payload["targets"]
+        ],
+    }
+    with open(path, "a") as f:
+        f.write(json.dumps(line, default=_json_default) + "\n")
 
 
 def _json_default(value):

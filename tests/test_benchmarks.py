@@ -30,6 +30,15 @@ def test_benchmark_script_quick_run(script, tmp_path):
     payload = json.loads((tmp_path / f"{script}-quick.json").read_text())
     assert payload["machine"]["torch_threads"] == 1
     assert (tmp_path / f"{script}-quick.md").read_text().count("|") > 10
+    history = tmp_path / f"{script}-quick-history.jsonl"
+    if payload.get("targets"):  # one line per run, with the target figures
+        (line,) = history.read_text().splitlines()
+        assert (
+            json.loads(line)["targets"][0]["measure"]
+            == (payload["targets"][0]["measure"])
+        )
+    else:
+        assert not history.exists()
 
 
 @pytest.mark.slow
