@@ -74,6 +74,45 @@ class AutoencoderNet(NeuralNet):
         if "module_" in self.__dict__:
             self.weights_ = self.module_.weights()
 
+    # ------------------------------------------- training state (persistence)
+
+    def get_rng_states(self):
+        """Return the states of the generators training draws from, by role.
+
+        ``"batch_order"`` shuffles the batches; ``"validation_split"``, with a
+        validation split, chooses the held-out rows of each call.
+        """
+        states = {"batch_order": self.generator_.get_state()}
+        if self.train_split is not None:
+            states["validation_split"] = self.train_split.generator.get_state()
+        return states
+
+    def set_rng_states(self, states):
+        """Restore states from :meth:`get_rng_states` (the same roles)."""
+        self.generator_.set_state(states["batch_order"])
+        if self.train_split is not None:
+            self.train_split.generator.set_state(states["validation_split"])
+
+    def lr_scheduler(self, rebuild=False):
+        """Return the torch learning-rate scheduler, or None.
+
+        None without a schedule, or before training has built the scheduler.
+
+        ``rebuild=True`` builds a fresh one on the current optimizer first, as
+        the start of training would, ready for its ``load_state_dict``. Do it
+        before loading the optimizer's state: a scheduler's constructor takes
+        a step that sets the learning rate.
+        """
+        callback = dict(self.callbacks_).get("lr_scheduler")
+        if callback is None:
+            return None
+        if rebuild:
+            policy = callback.policy_
+            callback.lr_scheduler_ = policy(self.optimizer_, **callback.kwargs)
+        return getattr(callback, "lr_scheduler_", None)
+
+    # ------------------------------------------------------------ skorch hooks
+
     def get_dataset(self, X, y=None):
         return X if isinstance(X, Rows) else Rows(X)
 

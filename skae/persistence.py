@@ -159,9 +159,8 @@ def save(estimator, path):
                 training[name] = value
             else:
                 opt_scalars[name] = _format.jsonable(value, name)
-    training["rng.batch_order"] = net.generator_.get_state()
-    if net.train_split is not None:
-        training["rng.validation_split"] = net.train_split.generator.get_state()
+    for role, state in net.get_rng_states().items():
+        training[f"rng.{role}"] = state
     training = _format.cpu_tensors(training)
 
     from . import __version__
@@ -430,8 +429,7 @@ def _load_optimizer(net, doc, training):
 
 def _scheduler_state(net):
     """The torch scheduler's state (plain numbers), or None without one."""
-    callback = dict(net.callbacks_).get("lr_scheduler")
-    scheduler = getattr(callback, "lr_scheduler_", None)
+    scheduler = net.lr_scheduler()
     if scheduler is None:
         return None
     return _format.jsonable(scheduler.state_dict(), "scheduler")
@@ -443,28 +441,25 @@ def _build_scheduler(net, state):
     Built before the optimizer's state is loaded, because a scheduler's
     constructor takes one step that changes the learning rate.
     """
-    callback = dict(net.callbacks_).get("lr_scheduler")
-    if state is None or callback is None:
-        if state is not None:
-            raise ValueError(
-                f"{JSON_FILE}: a scheduler state is saved, but the parameters "
-                "say lr_schedule='constant'."
-            )
+    if state is None:
         return None
     if not isinstance(state, dict):
         raise ValueError(f"{JSON_FILE}: scheduler must be a JSON object or null.")
-    callback.lr_scheduler_ = callback.policy_(net.optimizer_, **callback.kwargs)
-    return callback.lr_scheduler_
+    scheduler = net.lr_scheduler(rebuild=True)
+    if scheduler is None:
+        raise ValueError(
+            f"{JSON_FILE}: a scheduler state is saved, but the parameters "
+            "say lr_schedule='constant'."
+        )
+    return scheduler
 
 
 def _load_generators(net, training):
-    validate = net.train_split is not None
-    expected = {"rng.batch_order"} | ({"rng.validation_split"} if validate else set())
+    roles = set(net.get_rng_states())
+    expected = {f"rng.{role}" for role in roles}
     found = {k for k in training if k.startswith("rng.")}
     _format.check_tensor_names(TRAINING_FILE, found, expected, "the saved network")
     try:
-        net.generator_.set_state(training["rng.batch_order"])
-        if validate:
-            net.train_split.generator.set_state(training["rng.validation_split"])
+        net.set_rng_states({role: training[f"rng.{role}"] for role in roles})
     except RuntimeError as exc:
         raise ValueError(f"{TRAINING_FILE}: invalid generator state: {exc}") from None

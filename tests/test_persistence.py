@@ -560,3 +560,30 @@ def test_pickle_then_save(fitted, tmp_path):
         warnings.simplefilter("error")
         loaded = _round_trip(unpickled, tmp_path)
     _assert_same_outputs(fitted, loaded, _data())
+
+
+def test_load_refuses_scheduler_state_without_schedule(tmp_path):
+    save(_fast(lr_schedule="exponential").fit(_data()), tmp_path)
+    _edit_json(tmp_path, lambda d: d["params"].update(lr_schedule="constant"))
+    with pytest.raises(ValueError, match="scheduler state is saved, but"):
+        load(tmp_path)
+    _edit_json(tmp_path, lambda d: d.update(scheduler=[1]))
+    with pytest.raises(ValueError, match="scheduler must be a JSON object"):
+        load(tmp_path)
+
+
+def test_load_refuses_bad_generator_states(tmp_path):
+    save(_fast(early_stopping=True).fit(_data()), tmp_path)
+    training = load_file(tmp_path / TRAINING_FILE)
+    training["rng.validation_split"] = torch.zeros(3, dtype=torch.uint8)
+    _save_tensors(tmp_path, TRAINING_FILE, training)
+    _edit_json(
+        tmp_path,
+        lambda d: d["tensors"][TRAINING_FILE]["rng.validation_split"].update(shape=[3]),
+    )
+    with pytest.raises(ValueError, match="invalid generator state"):
+        load(tmp_path)
+    del training["rng.validation_split"]
+    _save_tensors(tmp_path, TRAINING_FILE, training)
+    with pytest.raises(ValueError, match=r"missing tensors \['rng.validation_split'\]"):
+        load(tmp_path)
