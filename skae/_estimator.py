@@ -146,13 +146,14 @@ class AutoencoderTransformer(
         ``LRScheduler`` driving PyTorch's scheduler). Defaults per schedule:
         exponential ``gamma=0.97``; linear ``end_factor=0.01`` over
         ``max_iter``; step ``step_size=max_iter // 3, gamma=0.1``; cosine
-        ``T_max=max_iter``; warm_restarts ``T_0=max_iter // 7, T_mult=2``;
+        ``T_max=max_iter``; warm_restarts ``T_0=ceil(max_iter / 7), T_mult=2``;
         plateau ``factor=0.5, patience=5`` on the monitored loss.
 
     lr_schedule_params : dict, default=None
         Settings passed to the PyTorch scheduler, overriding the defaults
-        above (e.g. ``{"gamma": 0.9}``). Unknown keys raise a ValueError at
-        ``fit``.
+        above (e.g. ``{"gamma": 0.9}``). Unknown keys, and values under which
+        the learning rate would turn negative or grow above
+        ``learning_rate_init`` (``gamma=2``), raise a ValueError at ``fit``.
 
     max_grad_norm : float, default=None
         Clip the global L2 norm of the gradient to this value before each step.

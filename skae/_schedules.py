@@ -1,6 +1,7 @@
 """Map ``lr_schedule`` names to torch schedulers run by skorch's ``LRScheduler``."""
 
 import inspect
+import math
 
 import torch
 from skorch.callbacks import LRScheduler
@@ -25,8 +26,10 @@ def default_schedule_params(name, max_iter):
     - ``"linear"``: ``start_factor=1.0, end_factor=0.01, total_iters=max_iter``.
     - ``"step"``: ``step_size=max(1, max_iter // 3), gamma=0.1``.
     - ``"cosine"``: ``T_max=max_iter, eta_min=0.0``.
-    - ``"warm_restarts"``: ``T_0=max(1, max_iter // 7), T_mult=2``
-      (restarts after 1/7, 3/7 of training, then the last cycle ends at the end).
+    - ``"warm_restarts"``: ``T_0=ceil(max_iter / 7), T_mult=2``: restarts
+      after about 1/7 and 3/7 of training; the third cycle ends at
+      ``max_iter`` or up to 6 epochs after it (rounding), so training never
+      ends on a restart at the full rate.
     - ``"plateau"``: ``factor=0.5, patience=5, threshold=1e-4``.
     """
     return {
@@ -35,7 +38,7 @@ def default_schedule_params(name, max_iter):
         "linear": {"start_factor": 1.0, "end_factor": 0.01, "total_iters": max_iter},
         "step": {"step_size": max(1, max_iter // 3), "gamma": 0.1},
         "cosine": {"T_max": max_iter, "eta_min": 0.0},
-        "warm_restarts": {"T_0": max(1, max_iter // 7), "T_mult": 2},
+        "warm_restarts": {"T_0": max(1, math.ceil(max_iter / 7)), "T_mult": 2},
         "plateau": {"factor": 0.5, "patience": 5, "threshold": 1e-4},
     }[name]
 
@@ -44,8 +47,12 @@ def check_schedule_params(name, params, max_iter=10):
     """Raise ValueError unless ``params`` suit the scheduler of ``name``.
 
     Unknown keys are named; then the scheduler is built with the merged
-    settings on a dummy optimizer and stepped twice, so bad values (a zero
-    ``step_size``, a string ``gamma``) fail here, before training.
+    settings on a dummy optimizer and stepped through ``max_iter`` epochs (at
+    most 1000), so bad values (a zero ``step_size``, a string ``gamma``) fail
+    here, before training, as do settings under which the learning rate
+    would turn negative, non-finite or grow above ``learning_rate_init``
+    (``gamma=-1`` or ``gamma=2``). ``"plateau"`` must watch a loss going
+    down: ``mode="min"``.
     """
     if name == "constant":
         if params:
@@ -67,17 +74,41 @@ def check_schedule_params(name, params, max_iter=10):
             f"accepted keys are {sorted(accepted)}."
         )
     kwargs = {**default_schedule_params(name, max_iter), **params}
+    where = f"lr_schedule_params={params!r} for lr_schedule={name!r}"
+    if kwargs.get("mode", "min") != "min":
+        raise ValueError(
+            f"{where}: mode must be 'min', because the monitored quantity is a "
+            "loss, which should go down."
+        )
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    factors = []
     try:
         scheduler = SCHEDULES[name](optimizer, **kwargs)
-        for _ in range(2):
+        for _ in range(min(max(max_iter, 2), 1000)):
             optimizer.step()
-            scheduler.step(0.0) if name == "plateau" else scheduler.step()
+            # A plateau scheduler sees a loss that never improves.
+            scheduler.step(1.0) if name == "plateau" else scheduler.step()
+            factors.append(optimizer.param_groups[0]["lr"])
     except Exception as exc:
         raise ValueError(
             f"lr_schedule_params={params!r} are not valid for "
             f"{SCHEDULES[name].__name__} (lr_schedule={name!r}): {exc}"
         ) from None
+    bad = next(
+        (
+            (epoch, f)
+            for epoch, f in enumerate(factors, start=2)
+            if not (math.isfinite(f) and 0 <= f <= 1 + 1e-12)
+        ),
+        None,
+    )
+    if bad is not None:
+        epoch, factor = bad
+        raise ValueError(
+            f"{where}: at epoch {epoch} the learning rate would be "
+            f"{factor:.3g} x learning_rate_init. A schedule must keep it "
+            "between 0 and learning_rate_init (e.g. gamma in (0, 1])."
+        )
 
 
 class ResumingLRScheduler(LRScheduler):

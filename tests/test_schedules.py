@@ -105,6 +105,36 @@ def test_unknown_schedule_params_are_rejected(name, params, match):
         check_schedule_params(name, params)
 
 
+@pytest.mark.parametrize(
+    "name, params, match",
+    [
+        ("exponential", {"gamma": -1.0}, r"epoch 2 .* be -1 x learning_rate_init"),
+        ("exponential", {"gamma": 2.0}, r"epoch 2 .* be 2 x learning_rate_init"),
+        ("step", {"step_size": 3, "gamma": 1.5}, r"epoch 4 .* be 1.5 x"),
+        ("plateau", {"mode": "max"}, "mode must be 'min'"),
+    ],
+)
+def test_schedules_that_leave_the_learning_rate_range_are_rejected(name, params, match):
+    with pytest.raises(ValueError, match=match):
+        check_schedule_params(name, params, max_iter=20)
+
+
+@pytest.mark.parametrize("max_iter", [7, 30, 40, 200, 201])
+def test_default_warm_restarts_never_end_on_a_restart(max_iter):
+    # The third cycle ends at max_iter or just after: the last epochs run at
+    # the small rates of a cycle's end, never at the initial rate again.
+    kwargs = default_schedule_params("warm_restarts", max_iter)
+    assert 0 <= 7 * kwargs["T_0"] - max_iter <= 6
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    scheduler = SCHEDULES["warm_restarts"](optimizer, **kwargs)
+    rates = []
+    for _ in range(max_iter):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[-1] < 0.5 and rates[-1] <= min(rates[-4:])
+
+
 def test_bad_schedule_params_fail_at_fit_before_training(digits):
     est = AutoencoderTransformer(lr_schedule="cosine", lr_schedule_params={"tmax": 3})
     with pytest.raises(ValueError, match=r"lr_schedule_params has keys \['tmax'\]"):
