@@ -460,6 +460,9 @@ class AutoencoderTransformer(
             )
 
         if first:
+            # What the net was built with: a later set_params does not change
+            # the fitted model, and save() describes the fitted model.
+            self._fit_params = self.get_params(deep=False)
             self._scaling = scaling
             self.mean_, self.scale_ = scaling.mean_, scaling.scale_
             self.net_ = net

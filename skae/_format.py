@@ -18,7 +18,7 @@ from ._estimator import AutoencoderTransformer
 #: (major, minor) of the format written by :func:`skae.save`. A new minor
 #: version only adds optional content; a new major version cannot be read by
 #: older skae.
-FORMAT_VERSION = (1, 0)
+FORMAT_VERSION = (1, 1)
 
 JSON_FILE = "skae.json"
 TUPLE_TAG = "__tuple__"

@@ -54,11 +54,11 @@ def _standardizer(mean, scale, compute, device):
         with np.errstate(over="ignore", divide="ignore"):
             inv, shift = 1.0 / scale, mean / -scale
         if np.abs(inv).max() < _FLOAT32_MAX and np.abs(shift).max() < _FLOAT32_MAX:
-            inv = torch.as_tensor(inv, dtype=compute, device=device)
-            shift = torch.as_tensor(shift, dtype=compute, device=device)
+            inv = torch.tensor(inv, dtype=compute, device=device)
+            shift = torch.tensor(shift, dtype=compute, device=device)
             return lambda x, out: torch.addcmul(shift, x, inv, out=out)
-    mean = torch.as_tensor(mean, dtype=compute, device=device)
-    scale = torch.as_tensor(scale, dtype=compute, device=device)
+    mean = torch.tensor(mean, dtype=compute, device=device)
+    scale = torch.tensor(scale, dtype=compute, device=device)
     return lambda x, out: torch.sub(x, mean, out=out).div_(scale)
 
 
@@ -97,8 +97,8 @@ def infer(net, part, X, *, mean, scale, batch_size, on_non_finite=None):
     check, standardize = None, None
     if part == "decoder":
         n_out = module.decoder.out.out_features
-        mean = torch.as_tensor(mean, dtype=compute, device=device)
-        scale = torch.as_tensor(scale, dtype=compute, device=device)
+        mean = torch.tensor(mean, dtype=compute, device=device)
+        scale = torch.tensor(scale, dtype=compute, device=device)
 
         def step(z):
             return torch.addcmul(mean, fn(z), scale)
@@ -115,7 +115,7 @@ def infer(net, part, X, *, mean, scale, batch_size, on_non_finite=None):
         step = fn
     elif part == "score":
         n_out = None
-        scale64 = torch.as_tensor(scale, dtype=torch.float64, device=device)
+        scale64 = torch.tensor(scale, dtype=torch.float64, device=device)
 
         def step(x):
             # float64 from here: squared errors of large-valued data overflow

@@ -61,6 +61,7 @@ _TOP_KEYS = {
     "tensors",
     "sha256",
     "scheduler",
+    "output_config",  # format 1.1
 }
 _FITTED_KEYS = {
     "n_features_in_",
@@ -133,10 +134,7 @@ def save(estimator, path):
     check_is_fitted(estimator)
     path = Path(path)
     net = estimator.net_
-    params = {
-        name: _format.encode_param(name, value)
-        for name, value in estimator.get_params(deep=False).items()
-    }
+    params = _saved_params(estimator)
     fitted = {
         "n_features_in_": int(estimator.n_features_in_),
         "n_components_": int(estimator.n_components_),
@@ -198,6 +196,7 @@ def save(estimator, path):
             TRAINING_FILE: _format.manifest(training),
         },
         "scheduler": _scheduler_state(net),
+        "output_config": dict(getattr(estimator, "_sklearn_output_config", {})),
     }
     blobs = {WEIGHTS_FILE: save_bytes(weights), TRAINING_FILE: save_bytes(training)}
     # The JSON names each tensor file's SHA-256: a directory whose files come
@@ -249,7 +248,7 @@ def load(path):
     """
     path = Path(path)
     doc = _format.read_json(path)
-    _format.check_keys(doc, _TOP_KEYS, JSON_FILE)
+    _format.check_keys(doc, _TOP_KEYS, JSON_FILE, optional={"output_config"})
     _format.check_format(doc)
     estimator = AutoencoderTransformer(**_format.decode_params(doc["params"]))
     estimator._validate_params()
@@ -279,10 +278,57 @@ def load(path):
     estimator.mean_, estimator.scale_ = scaling.mean_, scaling.scale_
     estimator.net_ = net
     estimator.history_ = net.history
+    estimator._fit_params = estimator.get_params(deep=False)
+    output = doc.get("output_config", {})
+    if not isinstance(output, dict) or not all(
+        isinstance(v, str) for v in output.values()
+    ):
+        raise ValueError(f"{JSON_FILE}: output_config must map method names to str.")
+    if output.get("transform"):
+        estimator.set_output(transform=output["transform"])
     return estimator
 
 
 # ------------------------------------------------------------------ save helpers
+
+# Parameters that only steer a call (threads, printing), not the fitted model:
+# saved with their current values.
+_RUNTIME_PARAMS = {"n_threads", "verbose"}
+
+
+def _saved_params(estimator):
+    """The parameters the fitted net was built with, encoded for JSON.
+
+    ``set_params`` after ``fit`` does not change the fitted model (a later
+    ``partial_fit`` keeps training it as built), so the file describes the
+    model as fitted; a warning names the parameters whose pending values are
+    not saved.
+    """
+    current = estimator.get_params(deep=False)
+    fitted = getattr(estimator, "_fit_params", current)
+    changed = sorted(
+        name
+        for name in current
+        if name not in _RUNTIME_PARAMS and not _same(current[name], fitted[name])
+    )
+    if changed:
+        warnings.warn(
+            f"set_params changed {changed} since the model was fitted; the saved "
+            "file describes the fitted model and keeps the values it was fitted "
+            f"with ({ {n: fitted[n] for n in changed} }). Fit again first to save "
+            "a model with the new values.",
+            UserWarning,
+            stacklevel=3,
+        )
+    params = {**fitted, **{n: current[n] for n in _RUNTIME_PARAMS}}
+    return {name: _format.encode_param(name, value) for name, value in params.items()}
+
+
+def _same(a, b):
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # arrays compare elementwise
+        return np.array_equal(a, b)
 
 
 def _read_fitted(doc, estimator):

@@ -212,7 +212,7 @@ def test_save_writes_three_files_and_overwrites(fitted, tmp_path):
 
 def test_json_is_readable_and_describes_the_model(fitted, saved):
     doc = json.loads((saved / JSON_FILE).read_text())
-    assert doc["format_version"] == "1.0"
+    assert doc["format_version"] == "1.1"
     assert set(doc["versions"]) == {"skae", "torch", "sklearn", "numpy"}
     assert doc["params"]["hidden_layer_sizes"] == {"__tuple__": [6]}
     state = fitted.net_.module_.state_dict()
@@ -499,8 +499,9 @@ def test_load_never_unpickles(saved, fitted):
 def test_cuda_model_loads_on_cpu_without_cuda(tmp_path):
     X = _data()
     ae = _fast().fit(X)
-    ae.set_params(device="cuda")  # as if trained on a GPU: weights are on CPU
     save(ae, tmp_path)
+    # As if trained on a GPU (the saved weights are on CPU either way).
+    _edit_json(tmp_path, lambda d: d["params"].update(device="cuda"))
     with (
         patch("torch.cuda.is_available", return_value=False),
         pytest.warns(UserWarning, match="device='cuda' but CUDA is not available"),
@@ -586,4 +587,40 @@ def test_load_refuses_bad_generator_states(tmp_path):
     del training["rng.validation_split"]
     _save_tensors(tmp_path, TRAINING_FILE, training)
     with pytest.raises(ValueError, match=r"missing tensors \['rng.validation_split'\]"):
+        load(tmp_path)
+
+
+def test_save_describes_the_fitted_model_after_set_params(tmp_path):
+    # set_params after fit does not change the fitted model (partial_fit keeps
+    # training it as built): the file keeps the fitted values and says so.
+    X = _data()
+    ae = _fast(lr_schedule="exponential").fit(X)
+    ae.set_params(hidden_layer_sizes=(3,), lr_schedule="constant", verbose=0)
+    with pytest.warns(UserWarning, match=r"changed \['hidden_layer_sizes', 'lr_sch"):
+        save(ae, tmp_path)
+    loaded = load(tmp_path)
+    assert loaded.hidden_layer_sizes == (6,)
+    assert loaded.lr_schedule == "exponential"
+    _assert_same_outputs(ae, loaded, X)
+    ae.partial_fit(X)
+    loaded.partial_fit(X)
+    _assert_same_outputs(ae, loaded, X)
+    # Runtime-only parameters are saved as they are now, without a warning.
+    ae.set_params(hidden_layer_sizes=(6,), lr_schedule="exponential", n_threads=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        save(ae, tmp_path)
+    assert load(tmp_path).n_threads == 1
+
+
+def test_output_container_round_trips(tmp_path):
+    X = pd.DataFrame(_data(), columns=list("abcde"))
+    ae = _fast().set_output(transform="pandas").fit(X)
+    loaded = _round_trip(ae, tmp_path)
+    Z = loaded.transform(X)
+    assert isinstance(Z, pd.DataFrame)
+    assert list(Z.columns) == list(ae.get_feature_names_out())
+    pd.testing.assert_frame_equal(Z, ae.transform(X))
+    _edit_json(tmp_path, lambda d: d.update(output_config={"transform": 1}))
+    with pytest.raises(ValueError, match="output_config must map"):
         load(tmp_path)
