@@ -484,13 +484,33 @@ class AutoencoderTransformer(
                 UserWarning,
                 stacklevel=5,
             )
-        elif not (report.stopped_early or incremental):
-            warnings.warn(
+        elif not incremental:
+            message = (
                 f"Maximum iterations ({self.max_iter}) reached and the "
-                "optimization hasn't converged yet.",
-                ConvergenceWarning,
-                stacklevel=5,
+                "optimization hasn't converged yet."
             )
+            if report.stopped_early:
+                message = f"Training stopped after {self.n_iter_} epochs."
+            baseline = getattr(self._scaling, "baseline_loss_", None)
+            best = min(self.loss_curve_, default=np.inf)
+            if baseline is not None and not best < baseline:
+                lower = self.learning_rate_init / 10
+                remedies = [f"a lower learning_rate_init (e.g. {lower:g})"]
+                if self.solver != "adam":
+                    remedies.append("solver='adam'")
+                if report.stopped_early:
+                    remedies.append(f"a smaller tol (now {self.tol:g})")
+                else:
+                    remedies.append("a larger max_iter")
+                message += (
+                    f" Its best training loss, {best:.4g}, is not below "
+                    f"{baseline:.4g}, the loss of predicting every feature's "
+                    "mean: the autoencoder has learned nothing useful. Try "
+                    f"{', '.join(remedies[:-1])} or {remedies[-1]}."
+                )
+            elif report.stopped_early:
+                return
+            warnings.warn(message, ConvergenceWarning, stacklevel=5)
 
     # ------------------------------------------------------------ transform
 

@@ -25,6 +25,9 @@ class Scaling:
     ----------
     mean_ : ndarray of shape (n_features,), float64
     scale_ : ndarray of shape (n_features,), float64
+    baseline_loss_ : float
+        Mean squared error, in scaled units, of predicting each feature's
+        mean.
     """
 
     def __init__(self, method="global"):
@@ -70,6 +73,11 @@ class Scaling:
                 "means or scales overflow). Rescale X."
             )
         self.mean_, self.scale_ = mean, scale
+        # Mean squared error of predicting every feature's mean, in the
+        # scaled units the network sees: 1 for "global", at most 1 for
+        # "standard". A model whose loss stays above it learned nothing.
+        with np.errstate(over="ignore"):
+            self.baseline_loss_ = float(np.mean((std / scale) ** 2))
         return self
 
     def transform(self, X):

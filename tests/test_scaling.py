@@ -67,3 +67,15 @@ def test_overflowing_mean_is_a_clear_error():
     X = np.array([[1.7e308], [1.7e308]])
     with pytest.raises(ValueError, match="too large to standardize in float64"):
         Scaling("global").fit(X)
+
+
+@pytest.mark.parametrize("method", ["global", "standard", "center", None])
+def test_baseline_loss_is_the_error_of_predicting_the_mean(method):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 4)) * [1.0, 2.0, 5.0, 0.5] + [3.0, -1.0, 0.0, 10.0]
+    scaling = Scaling(method).fit(X)
+    standardized = (X - scaling.mean_) / scaling.scale_
+    error = standardized - standardized.mean(axis=0)
+    assert scaling.baseline_loss_ == pytest.approx(np.mean(error**2), rel=1e-12)
+    if method in ("global", "standard"):
+        assert scaling.baseline_loss_ == pytest.approx(1.0, rel=1e-12)
