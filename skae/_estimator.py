@@ -21,6 +21,7 @@ from ._checks import check_params, validate_codes
 from ._modules import ACTIVATIONS, INITS
 from ._scaling import Scaling
 from ._schedules import SCHEDULES
+from .callbacks import remedies_for
 
 
 class AutoencoderTransformer(
@@ -446,6 +447,7 @@ class AutoencoderTransformer(
             # Later partial_fit calls keep the first call's architecture,
             # scaling and device, whatever set_params changed since.
             scaling, net = self._scaling, self.net_
+            params = self._fit_params
             device = _runtime.resolve_device(net.device)
         with _runtime.num_threads(self.n_threads):
             data = _data.prepare_rows(X, scaling.transform, device)
@@ -457,6 +459,7 @@ class AutoencoderTransformer(
                 initialize=first,
                 max_restarts=self.max_restarts,
                 restore_best=not incremental,
+                remedies=remedies_for(params),
             )
 
         if first:
@@ -494,10 +497,16 @@ class AutoencoderTransformer(
             baseline = getattr(self._scaling, "baseline_loss_", None)
             best = min(self.loss_curve_, default=np.inf)
             if baseline is not None and not best < baseline:
-                lower = self.learning_rate_init / 10
-                remedies = [f"a lower learning_rate_init (e.g. {lower:g})"]
-                if self.solver != "adam":
-                    remedies.append("solver='adam'")
+                if best > 1.2 * baseline:  # the steps overshoot
+                    lower = self.learning_rate_init / 10
+                    remedies = [f"a lower learning_rate_init (e.g. {lower:g})"]
+                    if self.solver != "adam":
+                        remedies.append("solver='adam'")
+                else:  # stuck at the mean: steps too small, or no gradient
+                    remedies = [
+                        "a higher learning_rate_init",
+                        "the remedies of any gradient warning",
+                    ]
                 if report.stopped_early:
                     remedies.append(f"a smaller tol (now {self.tol:g})")
                 else:

@@ -289,7 +289,9 @@ def _callback(net, name):
     return dict(net.callbacks_).get(name)
 
 
-def fit_net(net, data, epochs, *, initialize, max_restarts, restore_best):
+def fit_net(
+    net, data, epochs, *, initialize, max_restarts, restore_best, remedies=None
+):
     """Initialize ``net`` if asked, train it for ``epochs`` and diagnose the run.
 
     Weight initialization, dropout and batch order are seeded from the net's
@@ -300,7 +302,8 @@ def fit_net(net, data, epochs, *, initialize, max_restarts, restore_best):
     -------
     TrainReport
         With ``warnings``: the ``(category, message)`` pairs the gradient
-        monitor found in this call's epochs, for the caller to emit.
+        monitor found in this call's epochs (suggesting ``remedies``, see
+        :meth:`GradientMonitor.diagnose`), for the caller to emit.
     """
     device = torch.device(net.device)
     start = len(net.history_) if net.initialized_ else 0
@@ -312,7 +315,9 @@ def fit_net(net, data, epochs, *, initialize, max_restarts, restore_best):
         )
     net.module_.eval()
     monitor = _callback(net, "gradient_monitor")
-    report.warnings = monitor.diagnose(net.history[start:], len(report.restarts))
+    report.warnings = monitor.diagnose(
+        net.history[start:], len(report.restarts), remedies
+    )
     return report
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from ._checks import hidden_sizes
 from ._modules import layer_parameter_groups
 from .exceptions import ExplodingGradientWarning, VanishingGradientWarning
 
@@ -137,7 +138,7 @@ class GradientMonitor(Callback):
         state.pop("_params", None)
         return state
 
-    def diagnose(self, history, n_restarts=0):
+    def diagnose(self, history, n_restarts=0, remedies=None):
         """Return ``(warning_class, message)`` pairs for what the history shows.
 
         Exploding, checked first: training diverged and was restarted, some
@@ -156,6 +157,10 @@ class GradientMonitor(Callback):
             The epochs to examine, with the entries this callback recorded.
         n_restarts : int, default=0
             Number of restarts after divergence during those epochs.
+        remedies : dict, default=None
+            Warning class -> list of suggestions for its message, replacing
+            the defaults in ``DEFAULT_REMEDIES`` (skae leaves out the
+            settings already in use).
 
         Returns
         -------
@@ -180,10 +185,10 @@ class GradientMonitor(Callback):
             )
         else:
             what = None
+        remedies = {**DEFAULT_REMEDIES, **(remedies or {})}
         if what is not None:
-            message = (
-                f"Exploding gradients: {what}. Try a lower learning_rate_init, "
-                "max_grad_norm=1.0 or clip_value, normalization, or solver='adam'."
+            message = f"Exploding gradients: {what}." + _suggest(
+                remedies[ExplodingGradientWarning]
             )
             return [(ExplodingGradientWarning, message)]
         first, last = self.layer_names_[0], self.layer_names_[-1]
@@ -197,12 +202,40 @@ class GradientMonitor(Callback):
             message = (
                 f"Vanishing gradients: the gradient norm of {first!r} is "
                 f"{ratio:.1e} times that of {last!r}: the first layers barely "
-                f"learn (final training loss {losses[-1]:.4g}). Try residual=True, "
-                "normalization='batch' or 'layer', a non-saturating activation "
-                "such as 'relu' or 'gelu', or fewer layers."
-            )
+                f"learn (final training loss {losses[-1]:.4g})."
+            ) + _suggest(remedies[VanishingGradientWarning])
             return [(VanishingGradientWarning, message)]
         return []
+
+
+#: Activations whose gradient vanishes for large inputs.
+SATURATING = {"sigmoid", "logistic", "tanh"}
+
+#: What :meth:`GradientMonitor.diagnose` suggests, per warning, by default.
+#: Layer normalization is not among the vanishing-gradient remedies: in deep
+#: sigmoid stacks it leaves the first layer's gradient 1e-12 times the last's.
+DEFAULT_REMEDIES = {
+    ExplodingGradientWarning: [
+        "a lower learning_rate_init",
+        "max_grad_norm=1.0 or clip_value",
+        "normalization='batch'",
+        "solver='adam'",
+    ],
+    VanishingGradientWarning: [
+        "residual=True",
+        "normalization='batch'",
+        "a non-saturating activation such as 'relu' or 'gelu'",
+        "fewer layers",
+    ],
+}
+
+
+def _suggest(remedies):
+    if not remedies:
+        return " The usual remedies are already in use."
+    if len(remedies) == 1:
+        return f" Try {remedies[0]}."
+    return f" Try {', '.join(remedies[:-1])}, or {remedies[-1]}."
 
 
 class LearningRateMonitor(Callback):
@@ -319,3 +352,34 @@ class TrainingGuard(Callback):
 
 def _copy_state(module):
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def remedies_for(params):
+    """Return the remedies to suggest, per warning, for a model's ``params``.
+
+    ``params`` are the ``get_params()`` an AutoencoderTransformer was fitted
+    with; settings already in use are left out of the suggestions.
+    """
+    exploding = [
+        "a lower learning_rate_init (e.g. {:g})".format(
+            params["learning_rate_init"] / 10
+        )
+    ]
+    if params["max_grad_norm"] is None and params["clip_value"] is None:
+        exploding.append("max_grad_norm=1.0 or clip_value")
+    if params["normalization"] is None:
+        exploding.append("normalization='batch'")
+    if params["solver"] != "adam":
+        exploding.append("solver='adam'")
+    vanishing = []
+    if not params["residual"]:
+        vanishing.append("residual=True")
+    if params["normalization"] != "batch":
+        vanishing.append("normalization='batch'")
+    if params["activation"] in SATURATING:
+        vanishing.append("a non-saturating activation such as 'relu' or 'gelu'")
+    elif params["init"] != "auto":
+        vanishing.append("init='auto' (scaled to the activation)")
+    if len(hidden_sizes(params["hidden_layer_sizes"])) > 1:
+        vanishing.append("fewer layers")
+    return {ExplodingGradientWarning: exploding, VanishingGradientWarning: vanishing}

@@ -307,3 +307,58 @@ def test_vanishing_gradient_warning_fires_once_per_fit(digits):
             est.fit(X)
         vanishing = [w for w in caught if w.category is VanishingGradientWarning]
         assert len(vanishing) == 1
+
+
+def test_remedies_leave_out_the_settings_in_use():
+    from skae.callbacks import remedies_for
+
+    params = AutoencoderTransformer().get_params()  # relu, init="auto", adam
+    found = remedies_for(params)
+    assert found[ExplodingGradientWarning] == [
+        "a lower learning_rate_init (e.g. 0.0003)",
+        "max_grad_norm=1.0 or clip_value",
+        "normalization='batch'",
+    ]
+    assert found[VanishingGradientWarning] == [
+        "residual=True",
+        "normalization='batch'",
+        "fewer layers",
+    ]
+    sigmoid = {
+        **params,
+        "activation": "sigmoid",
+        "residual": True,
+        "normalization": "batch",
+        "hidden_layer_sizes": 32,
+        "solver": "sgd",
+        "max_grad_norm": 1.0,
+    }
+    found = remedies_for(sigmoid)
+    assert found[VanishingGradientWarning] == [
+        "a non-saturating activation such as 'relu' or 'gelu'"
+    ]
+    assert found[ExplodingGradientWarning] == [
+        "a lower learning_rate_init (e.g. 0.0003)",
+        "solver='adam'",
+    ]
+    relu_default_init = {**sigmoid, "activation": "relu", "init": "default"}
+    assert remedies_for(relu_default_init)[VanishingGradientWarning] == [
+        "init='auto' (scaled to the activation)"
+    ]
+
+
+def test_diagnose_words_the_remedies_it_is_given():
+    monitor = GradientMonitor()
+    monitor.layer_names_ = ["encoder.0", "decoder.output"]
+    flat = [
+        {"train_loss": 1.0, "grad_norms": {"encoder.0": 1e-6, "decoder.output": 1.0}}
+    ] * 3
+    ((_, message),) = monitor.diagnose(flat)
+    assert message.endswith(
+        "Try residual=True, normalization='batch', a non-saturating activation "
+        "such as 'relu' or 'gelu', or fewer layers."
+    )
+    ((_, message),) = monitor.diagnose(flat, remedies={VanishingGradientWarning: []})
+    assert message.endswith("The usual remedies are already in use.")
+    one = {VanishingGradientWarning: ["fewer layers"]}
+    assert monitor.diagnose(flat, remedies=one)[0][1].endswith("Try fewer layers.")

@@ -197,8 +197,8 @@ def test_no_convergence_warning_when_training_stops_on_tol(digits):
         (
             {"max_iter": 50, "tol": 10.0, "n_iter_no_change": 2},
             r"Training stopped after 3 epochs\. Its best training loss, .*, is "
-            r"not below 1, the loss of predicting every feature's mean.*"
-            r"a smaller tol \(now 10\)",
+            r"not below 1, the loss of predicting every feature's mean.*Try a "
+            r"higher learning_rate_init, .* or a smaller tol \(now 10\)\.",
         ),
         # A learning rate far too high for SGD, to the end of max_iter.
         (
