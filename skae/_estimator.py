@@ -169,7 +169,12 @@ class AutoencoderTransformer(
         :class:`~skae.exceptions.TrainingDivergedError` is raised.
 
     callbacks : list of (str, skorch.callbacks.Callback), default=None
-        Extra skorch callbacks for the net, after skae's own.
+        Extra skorch callbacks for the net, after skae's own. Their names
+        must differ from skae's (``"lr"``, ``"gradient_monitor"``,
+        ``"grad_norm_clipping"``, ``"grad_value_clipping"``,
+        ``"lr_scheduler"``, ``"guard"``, ``"early_stopping"``,
+        ``"progress_bar"``) and skorch's (``"epoch_timer"``,
+        ``"train_loss"``, ``"valid_loss"``, ``"print_log"``).
 
     n_threads : int, default=None
         Torch intra-op threads used inside ``fit`` and the transform methods;

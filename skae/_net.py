@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, GradientNormClipping, ProgressBar
+from skorch.callbacks import Callback, GradientNormClipping, ProgressBar
 
 from ._data import BatchIterator, HoldoutSplit, Rows
 from ._modules import Autoencoder
@@ -22,6 +22,7 @@ from ._schedules import make_scheduler
 from .callbacks import (
     GradientMonitor,
     LearningRateMonitor,
+    Stopper,
     TrainingGuard,
     ValueClipping,
     _Diverged,
@@ -239,7 +240,7 @@ def build_net(params, n_features, n_components, seed, device, validate):
     if scheduler is not None:
         callbacks.append(("lr_scheduler", scheduler))
     callbacks.append(("guard", TrainingGuard(monitor=monitor)))
-    stopper = EarlyStopping(
+    stopper = Stopper(
         monitor=monitor,
         patience=p["n_iter_no_change"],
         threshold=p["tol"],
@@ -249,7 +250,7 @@ def build_net(params, n_features, n_components, seed, device, validate):
     callbacks.append(("early_stopping", stopper))
     if p["verbose"] >= 2:
         callbacks.append(("progress_bar", ProgressBar()))
-    callbacks.extend(p["callbacks"] or [])
+    callbacks.extend(_user_callbacks(p["callbacks"], callbacks))
     net = AutoencoderNet(
         module=Autoencoder,
         module__n_features=n_features,
@@ -283,6 +284,42 @@ def build_net(params, n_features, n_components, seed, device, validate):
         **{f"optimizer__{k}": v for k, v in opt_kwargs.items()},
     )
     return net
+
+
+#: Names of skae's callbacks that only some settings add.
+_OPTIONAL_CALLBACKS = {
+    "grad_norm_clipping",
+    "grad_value_clipping",
+    "lr_scheduler",
+    "progress_bar",
+}
+#: Names of the callbacks skorch adds by itself.
+_SKORCH_CALLBACKS = ("epoch_timer", "train_loss", "valid_loss", "print_log")
+
+
+def _user_callbacks(extra, own):
+    """Return the ``callbacks`` parameter's items, checked against ``own``.
+
+    Each item is a skorch ``Callback`` (instance or class) or a ``(name,
+    callback)`` pair whose name is not one of skae's or skorch's own.
+    """
+    reserved = {name for name, _ in own} | _OPTIONAL_CALLBACKS | set(_SKORCH_CALLBACKS)
+    for item in extra or []:
+        name, callback = item if isinstance(item, tuple) else (None, item)
+        if not (
+            isinstance(callback, Callback)
+            or (isinstance(callback, type) and issubclass(callback, Callback))
+        ) or not (name is None or isinstance(name, str)):
+            raise ValueError(
+                "callbacks must hold skorch callbacks or (name, callback) pairs; "
+                f"got {item!r}."
+            )
+        if name in reserved:
+            raise ValueError(
+                f"callbacks: the name {name!r} is taken by skae's or skorch's own "
+                f"callbacks ({sorted(reserved)}); choose another name."
+            )
+    return list(extra or [])
 
 
 def _callback(net, name):
@@ -389,6 +426,12 @@ def _train(net, data, epochs, max_restarts, restore_best):
                 group["lr"] = lr
                 group["initial_lr"] = base
             report.restarts.append((signal.epoch, signal.loss, lr))
+            if net.verbose:
+                print(
+                    f"Restart {len(report.restarts)}/{max_restarts}: the training "
+                    f"loss was {signal.loss} at epoch {signal.epoch}; going on "
+                    f"from the last safe weights with learning rate {lr:.3g}."
+                )
             continue
         if stopper.misses_ >= stopper.patience:
             report.stopped_early = True

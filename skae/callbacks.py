@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import torch
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 
 from ._checks import hidden_sizes
 from ._modules import layer_parameter_groups
@@ -352,6 +352,33 @@ class TrainingGuard(Callback):
 
 def _copy_state(module):
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+class Stopper(EarlyStopping):
+    """skorch's ``EarlyStopping`` that logs the last epoch and names ``tol``.
+
+    skorch prints the epoch table from its ``print_log`` callback, which runs
+    after every other callback; stopping raises before it, so the row of the
+    last epoch went unprinted. This one prints it first, then says why
+    training stops: the monitored loss may still have fallen, by less than
+    ``tol`` (the ``threshold``).
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        score = net.history[-1, self.monitor]
+        if self._is_score_improved(score) or self.misses_ + 1 < self.patience:
+            return super().on_epoch_end(net, **kwargs)
+        self.misses_ += 1
+        if net.verbose:
+            print_log = dict(net.callbacks_).get("print_log")
+            if print_log is not None:
+                print_log.on_epoch_end(net, **kwargs)
+            self._sink(
+                f"Stopping: {self.monitor} has not gone below its best minus "
+                f"tol={self.threshold:g} for {self.patience} epochs.",
+                verbose=net.verbose,
+            )
+        raise KeyboardInterrupt
 
 
 def remedies_for(params):

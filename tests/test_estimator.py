@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import Callback
 
-from skae import AutoencoderTransformer
+from skae import AutoencoderTransformer, ExplodingGradientWarning
 from tests.conftest import FAST
 
 
@@ -434,3 +434,31 @@ def test_finite_check_follows_sklearn_config_and_messages(digits):
         ae.score_samples(X)
     with config_context(assume_finite=True):
         assert np.isnan(ae.transform(np.where(np.isinf(X), np.nan, X))[2]).all()
+
+
+def test_verbose_log_shows_the_last_epoch_and_why_training_stopped(digits, capsys):
+    ae = AutoencoderTransformer(
+        3,
+        **{**FAST, "max_iter": 100, "batch_size": 16},
+        tol=0.1,
+        n_iter_no_change=2,
+        verbose=1,
+    ).fit(digits)
+    out = capsys.readouterr().out
+    rows = [line.split()[0] for line in out.splitlines() if line[:7].strip().isdigit()]
+    assert rows == [str(epoch) for epoch in range(1, ae.n_iter_ + 1)]
+    assert out.rstrip().endswith(
+        "Stopping: train_loss has not gone below its best minus tol=0.1 for 2 epochs."
+    )
+
+
+def test_verbose_log_reports_restarts(digits, capsys):
+    ae = AutoencoderTransformer(
+        3, **{**FAST, "max_iter": 4}, solver="sgd", learning_rate_init=100.0
+    )
+    with pytest.warns(ExplodingGradientWarning):
+        ae.set_params(verbose=1).fit(digits)
+    out = capsys.readouterr().out
+    assert ae.n_restarts_ >= 1
+    assert out.count("Restart ") == ae.n_restarts_
+    assert "Restart 1/3: the training loss was nan at epoch" in out

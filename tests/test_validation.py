@@ -685,3 +685,29 @@ def test_fast_path_keeps_feature_name_checks(fitted_df):
     ae, X = fitted_df
     with pytest.warns(UserWarning, match="does not have valid feature names"):
         ae.transform(X.to_numpy())
+
+
+@pytest.mark.parametrize(
+    "callbacks, match",
+    [
+        ([1], "callbacks must hold skorch callbacks"),
+        ([("x", 3)], "callbacks must hold skorch callbacks"),
+        ([("lr", None)], "callbacks must hold skorch callbacks"),
+        ([("lr_scheduler", "Callback")], "callbacks must hold"),
+    ],
+)
+def test_bad_callbacks_fail_before_training(callbacks, match):
+    ae = _fast(callbacks=callbacks)
+    with pytest.raises(ValueError, match=match):
+        ae.fit(_data())
+    assert not hasattr(ae, "net_")
+
+
+@pytest.mark.parametrize("name", ["lr", "guard", "lr_scheduler", "print_log"])
+def test_callback_names_of_skae_and_skorch_are_reserved(name):
+    from skorch.callbacks import Callback
+
+    ae = _fast(callbacks=[(name, Callback())])
+    with pytest.raises(ValueError, match=f"the name '{name}' is taken"):
+        ae.fit(_data())
+    _fast(callbacks=[("mine", Callback()), Callback]).fit(_data())
