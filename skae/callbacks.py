@@ -392,6 +392,9 @@ def remedies_for(params):
             params["learning_rate_init"] / 10
         )
     ]
+    if params["scaling"] in ("center", None):
+        # Gradient norms grow with the square of the data's units.
+        exploding.insert(0, "scaling='global' (or 'standard')")
     if params["max_grad_norm"] is None and params["clip_value"] is None:
         exploding.append("max_grad_norm=1.0 or clip_value")
     if params["normalization"] is None:

@@ -341,6 +341,8 @@ def test_remedies_leave_out_the_settings_in_use():
         "a lower learning_rate_init (e.g. 0.0003)",
         "solver='adam'",
     ]
+    unscaled = remedies_for({**params, "scaling": "center"})
+    assert unscaled[ExplodingGradientWarning][0] == "scaling='global' (or 'standard')"
     relu_default_init = {**sigmoid, "activation": "relu", "init": "default"}
     assert remedies_for(relu_default_init)[VanishingGradientWarning] == [
         "init='auto' (scaled to the activation)"
