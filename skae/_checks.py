@@ -67,7 +67,12 @@ def check_params(est, X):
             "normalization='batch', which needs at least 2 rows per batch. "
             "Use a larger batch_size or normalization='layer'."
         )
-    check_schedule_params(est.lr_schedule, est.lr_schedule_params or {}, est.max_iter)
+    check_schedule_params(
+        est.lr_schedule,
+        est.lr_schedule_params or {},
+        est.max_iter,
+        est.learning_rate_init,
+    )
     return sizes
 
 

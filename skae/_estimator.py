@@ -1,5 +1,6 @@
 """AutoencoderTransformer: the scikit-learn face of a PyTorch autoencoder."""
 
+import copy
 import warnings
 from numbers import Integral, Real
 
@@ -452,7 +453,8 @@ class AutoencoderTransformer(
             # Later partial_fit calls keep the first call's architecture,
             # scaling and device, whatever set_params changed since.
             scaling, net = self._scaling, self.net_
-            params = self._fit_params
+            # (A model pickled before _fit_params existed: its get_params.)
+            params = getattr(self, "_fit_params", None) or self.get_params()
             device = _runtime.resolve_device(net.device)
         with _runtime.num_threads(self.n_threads):
             data = _data.prepare_rows(X, scaling.transform, device)
@@ -466,11 +468,19 @@ class AutoencoderTransformer(
                 restore_best=not incremental,
                 remedies=remedies_for(params),
             )
+            if not (incremental or report.interrupted):
+                # Reconstruction error of a sample of the training rows, for
+                # the learned-nothing check.
+                sample = X[:: max(1, -(-X.shape[0] // 4096))]
+                report.error = _inference.scaled_error(net, scaling.transform(sample))
 
         if first:
             # What the net was built with: a later set_params does not change
             # the fitted model, and save() describes the fitted model.
-            self._fit_params = self.get_params(deep=False)
+            self._fit_params = {
+                name: value if name == "callbacks" else copy.deepcopy(value)
+                for name, value in self.get_params(deep=False).items()
+            }
             self._scaling = scaling
             self.mean_, self.scale_ = scaling.mean_, scaling.scale_
             self.net_ = net
@@ -499,10 +509,10 @@ class AutoencoderTransformer(
             )
             if report.stopped_early:
                 message = f"Training stopped after {self.n_iter_} epochs."
-            baseline = getattr(self._scaling, "baseline_loss_", None)
-            best = min(self.loss_curve_, default=np.inf)
-            if baseline is not None and not best < baseline:
-                if best > 1.2 * baseline:  # the steps overshoot
+            baseline = getattr(self._scaling, "baseline_loss_", 0.0)
+            error = report.error
+            if baseline > 0 and error is not None and not error < baseline:
+                if error > 1.2 * baseline:  # the steps overshoot
                     lower = self.learning_rate_init / 10
                     remedies = [f"a lower learning_rate_init (e.g. {lower:g})"]
                     if self.solver != "adam":
@@ -517,10 +527,11 @@ class AutoencoderTransformer(
                 else:
                     remedies.append("a larger max_iter")
                 message += (
-                    f" Its best training loss, {best:.4g}, is not below "
-                    f"{baseline:.4g}, the loss of predicting every feature's "
-                    "mean: the autoencoder has learned nothing useful. Try "
-                    f"{', '.join(remedies[:-1])} or {remedies[-1]}."
+                    f" Its reconstruction error on the training data, "
+                    f"{error:.4g}, is not below {baseline:.4g}, the error of "
+                    "predicting every feature's mean: the autoencoder has "
+                    f"learned nothing useful. Try {', '.join(remedies[:-1])} "
+                    f"or {remedies[-1]}."
                 )
             elif report.stopped_early:
                 return

@@ -185,6 +185,8 @@ class TrainReport:
     interrupted: bool = False
     restarts: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    #: Reconstruction error in scaled units, eval mode (set by the estimator).
+    error: float | None = None
 
 
 def _optimizer(solver, momentum, alpha, device):
@@ -305,7 +307,8 @@ def _user_callbacks(extra, own):
     """
     reserved = {name for name, _ in own} | _OPTIONAL_CALLBACKS | set(_SKORCH_CALLBACKS)
     for item in extra or []:
-        name, callback = item if isinstance(item, tuple) else (None, item)
+        pair = isinstance(item, tuple) and len(item) == 2
+        name, callback = item if pair else (None, item)
         if not (
             isinstance(callback, Callback)
             or (isinstance(callback, type) and issubclass(callback, Callback))
@@ -429,7 +432,7 @@ def _train(net, data, epochs, max_restarts, restore_best):
             if net.verbose:
                 print(
                     f"Restart {len(report.restarts)}/{max_restarts}: the training "
-                    f"loss was {signal.loss} at epoch {signal.epoch}; going on "
+                    f"loss was {signal.loss:.4g} at epoch {signal.epoch}; going on "
                     f"from the last safe weights with learning rate {lr:.3g}."
                 )
             continue

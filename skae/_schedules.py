@@ -28,8 +28,8 @@ def default_schedule_params(name, max_iter):
     - ``"cosine"``: ``T_max=max_iter, eta_min=0.0``.
     - ``"warm_restarts"``: ``T_0=ceil(max_iter / 7), T_mult=2``: restarts
       after about 1/7 and 3/7 of training; the third cycle ends at
-      ``max_iter`` or up to 6 epochs after it (rounding), so training never
-      ends on a restart at the full rate.
+      ``max_iter`` or up to 6 epochs after it (rounding), so runs of about 30
+      epochs or more end with the small steps of a cycle's end.
     - ``"plateau"``: ``factor=0.5, patience=5, threshold=1e-4``.
     """
     return {
@@ -43,16 +43,17 @@ def default_schedule_params(name, max_iter):
     }[name]
 
 
-def check_schedule_params(name, params, max_iter=10):
+def check_schedule_params(name, params, max_iter=10, lr=1.0):
     """Raise ValueError unless ``params`` suit the scheduler of ``name``.
 
     Unknown keys are named; then the scheduler is built with the merged
-    settings on a dummy optimizer and stepped through ``max_iter`` epochs (at
-    most 1000), so bad values (a zero ``step_size``, a string ``gamma``) fail
-    here, before training, as do settings under which the learning rate
-    would turn negative, non-finite or grow above ``learning_rate_init``
-    (``gamma=-1`` or ``gamma=2``). ``"plateau"`` must watch a loss going
-    down: ``mode="min"``.
+    settings on a dummy optimizer with learning rate ``lr`` and stepped
+    through ``max_iter`` epochs (at most 1000), so bad values (a zero
+    ``step_size``, a string ``gamma``) fail here, before training, as do
+    settings under which the learning rate would turn negative, non-finite
+    or grow above ``lr`` (an ``eta_min`` above it). A ``gamma`` must be in
+    (0, 1], also where a long ``step_size`` would hide it from the
+    simulation. ``"plateau"`` must watch a loss going down: ``mode="min"``.
     """
     if name == "constant":
         if params:
@@ -75,12 +76,18 @@ def check_schedule_params(name, params, max_iter=10):
         )
     kwargs = {**default_schedule_params(name, max_iter), **params}
     where = f"lr_schedule_params={params!r} for lr_schedule={name!r}"
+    gamma = kwargs.get("gamma", 1.0)
+    if isinstance(gamma, (int, float)) and not 0 < gamma <= 1:
+        raise ValueError(
+            f"{where}: gamma={gamma!r} must be in (0, 1], so that the learning "
+            "rate decreases and stays positive."
+        )
     if kwargs.get("mode", "min") != "min":
         raise ValueError(
             f"{where}: mode must be 'min', because the monitored quantity is a "
             "loss, which should go down."
         )
-    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
     factors = []
     try:
         scheduler = SCHEDULES[name](optimizer, **kwargs)
@@ -88,26 +95,23 @@ def check_schedule_params(name, params, max_iter=10):
             optimizer.step()
             # A plateau scheduler sees a loss that never improves.
             scheduler.step(1.0) if name == "plateau" else scheduler.step()
-            factors.append(optimizer.param_groups[0]["lr"])
+            factors.append(optimizer.param_groups[0]["lr"] / lr)
     except Exception as exc:
         raise ValueError(
             f"lr_schedule_params={params!r} are not valid for "
             f"{SCHEDULES[name].__name__} (lr_schedule={name!r}): {exc}"
         ) from None
-    bad = next(
-        (
-            (epoch, f)
-            for epoch, f in enumerate(factors, start=2)
-            if not (math.isfinite(f) and 0 <= f <= 1 + 1e-12)
-        ),
-        None,
+    # The worst epoch: the highest rate, or the first negative or non-finite.
+    epoch, factor = max(
+        enumerate(factors, start=2),
+        key=lambda item: math.inf if not item[1] >= 0 else item[1],
     )
-    if bad is not None:
-        epoch, factor = bad
+    if not (math.isfinite(factor) and 0 <= factor <= 1 + 1e-12):
         raise ValueError(
             f"{where}: at epoch {epoch} the learning rate would be "
-            f"{factor:.3g} x learning_rate_init. A schedule must keep it "
-            "between 0 and learning_rate_init (e.g. gamma in (0, 1])."
+            f"{factor * lr:.4g}, {factor:.4g} x learning_rate_init. A schedule "
+            "must keep it between 0 and learning_rate_init (e.g. an eta_min or "
+            "min_lr below learning_rate_init)."
         )
 
 

@@ -233,8 +233,8 @@ DEFAULT_REMEDIES = {
 def _suggest(remedies):
     if not remedies:
         return " The usual remedies are already in use."
-    if len(remedies) == 1:
-        return f" Try {remedies[0]}."
+    if len(remedies) <= 2:
+        return f" Try {' or '.join(remedies)}."
     return f" Try {', '.join(remedies[:-1])}, or {remedies[-1]}."
 
 

@@ -196,8 +196,11 @@ def save(estimator, path):
             TRAINING_FILE: _format.manifest(training),
         },
         "scheduler": _scheduler_state(net),
-        "output_config": dict(getattr(estimator, "_sklearn_output_config", {})),
     }
+    # Written only when set: a format-1.0 reader can still load the file.
+    output = dict(getattr(estimator, "_sklearn_output_config", {}))
+    if output:
+        doc["output_config"] = output
     blobs = {WEIGHTS_FILE: save_bytes(weights), TRAINING_FILE: save_bytes(training)}
     # The JSON names each tensor file's SHA-256: a directory whose files come
     # from two different saves (an overwrite that failed half-way) is refused.
@@ -293,7 +296,9 @@ def load(path):
 
 # Parameters that only steer a call (threads, printing), not the fitted model:
 # saved with their current values.
-_RUNTIME_PARAMS = {"n_threads", "verbose"}
+# Parameters that steer calls or the next fit but are not part of the fitted
+# model (the generator states are saved apart): saved as they are now.
+_RUNTIME_PARAMS = {"n_threads", "verbose", "callbacks", "random_state"}
 
 
 def _saved_params(estimator):
@@ -306,11 +311,16 @@ def _saved_params(estimator):
     """
     current = estimator.get_params(deep=False)
     fitted = getattr(estimator, "_fit_params", current)
-    changed = sorted(
-        name
-        for name in current
-        if name not in _RUNTIME_PARAMS and not _same(current[name], fitted[name])
-    )
+    # Unchanged values are saved as they are now (equal, but maybe in a type
+    # JSON can hold: a tuple set in place of the array the model was fitted
+    # with).
+    params = {
+        name: value
+        if name in _RUNTIME_PARAMS or _same(value, fitted[name])
+        else fitted[name]
+        for name, value in current.items()
+    }
+    changed = sorted(name for name in current if params[name] is not current[name])
     if changed:
         warnings.warn(
             f"set_params changed {changed} since the model was fitted; the saved "
@@ -320,7 +330,6 @@ def _saved_params(estimator):
             UserWarning,
             stacklevel=3,
         )
-    params = {**fitted, **{n: current[n] for n in _RUNTIME_PARAMS}}
     return {name: _format.encode_param(name, value) for name, value in params.items()}
 
 
@@ -328,7 +337,10 @@ def _same(a, b):
     try:
         return bool(a == b)
     except (TypeError, ValueError):  # arrays compare elementwise
-        return np.array_equal(a, b)
+        try:
+            return bool(np.array_equal(a, b))
+        except (TypeError, ValueError):
+            return False  # treated as changed: the fitted value is saved
 
 
 def _read_fitted(doc, estimator):

@@ -364,3 +364,7 @@ def test_diagnose_words_the_remedies_it_is_given():
     assert message.endswith("The usual remedies are already in use.")
     one = {VanishingGradientWarning: ["fewer layers"]}
     assert monitor.diagnose(flat, remedies=one)[0][1].endswith("Try fewer layers.")
+    two = {VanishingGradientWarning: ["residual=True", "fewer layers"]}
+    assert monitor.diagnose(flat, remedies=two)[0][1].endswith(
+        "Try residual=True or fewer layers."
+    )

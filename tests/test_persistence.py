@@ -624,3 +624,26 @@ def test_output_container_round_trips(tmp_path):
     _edit_json(tmp_path, lambda d: d.update(output_config={"transform": 1}))
     with pytest.raises(ValueError, match="output_config must map"):
         load(tmp_path)
+
+
+def test_save_takes_equal_or_runtime_values_as_they_are_now(tmp_path):
+    # The documented way out of a value JSON cannot hold still works: set an
+    # equal value (or, for callbacks and random_state, any value) and save.
+    from skorch.callbacks import Callback
+
+    X = _data()
+    ae = _fast(
+        hidden_layer_sizes=np.array([6]),
+        callbacks=[("mine", Callback())],
+        random_state=np.random.RandomState(0),
+    ).fit(X)
+    with pytest.raises(TypeError, match="Cannot save callbacks"):
+        save(ae, tmp_path)
+    ae.set_params(hidden_layer_sizes=(6,), callbacks=None, random_state=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        save(ae, tmp_path)
+    loaded = load(tmp_path)
+    assert loaded.hidden_layer_sizes == (6,) and loaded.random_state == 3
+    _assert_same_outputs(ae, loaded, X)
+    assert "output_config" not in json.loads((tmp_path / JSON_FILE).read_text())

@@ -108,21 +108,26 @@ def test_unknown_schedule_params_are_rejected(name, params, match):
 @pytest.mark.parametrize(
     "name, params, match",
     [
-        ("exponential", {"gamma": -1.0}, r"epoch 2 .* be -1 x learning_rate_init"),
-        ("exponential", {"gamma": 2.0}, r"epoch 2 .* be 2 x learning_rate_init"),
-        ("step", {"step_size": 3, "gamma": 1.5}, r"epoch 4 .* be 1.5 x"),
+        ("exponential", {"gamma": -1.0}, r"gamma=-1.0 must be in \(0, 1\]"),
+        ("exponential", {"gamma": 1.0000001}, r"gamma=1.0000001 must be in"),
+        # A step_size beyond the simulated epochs hides gamma from simulation.
+        ("step", {"step_size": 3333, "gamma": 2.0}, r"gamma=2.0 must be in"),
+        ("cosine", {"eta_min": 0.5}, r"epoch 1001 .* be 0\.01516, 5\.054 x learning_"),
+        ("warm_restarts", {"eta_min": 1.0}, r"be 0\.7942, 264\.7 x learning_rate"),
         ("plateau", {"mode": "max"}, "mode must be 'min'"),
     ],
 )
 def test_schedules_that_leave_the_learning_rate_range_are_rejected(name, params, match):
     with pytest.raises(ValueError, match=match):
-        check_schedule_params(name, params, max_iter=20)
+        check_schedule_params(name, params, max_iter=10_000, lr=0.003)
+    check_schedule_params("step", {"gamma": 1.0}, max_iter=20, lr=0.003)
+    check_schedule_params("linear", {"end_factor": 0.0}, max_iter=20, lr=0.003)
 
 
-@pytest.mark.parametrize("max_iter", [7, 30, 40, 200, 201])
-def test_default_warm_restarts_never_end_on_a_restart(max_iter):
-    # The third cycle ends at max_iter or just after: the last epochs run at
-    # the small rates of a cycle's end, never at the initial rate again.
+@pytest.mark.parametrize("max_iter", [30, 31, 34, 40, 75, 200, 201])
+def test_default_warm_restarts_end_at_small_rates(max_iter):
+    # The third cycle ends at max_iter or up to 6 epochs after it: from about
+    # 30 epochs on, the last epochs run at the small rates of a cycle's end.
     kwargs = default_schedule_params("warm_restarts", max_iter)
     assert 0 <= 7 * kwargs["T_0"] - max_iter <= 6
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)

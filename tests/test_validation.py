@@ -694,13 +694,19 @@ def test_fast_path_keeps_feature_name_checks(fitted_df):
         ([("x", 3)], "callbacks must hold skorch callbacks"),
         ([("lr", None)], "callbacks must hold skorch callbacks"),
         ([("lr_scheduler", "Callback")], "callbacks must hold"),
+        ([("a", "b", "c")], "callbacks must hold"),
     ],
 )
 def test_bad_callbacks_fail_before_training(callbacks, match):
+    from unittest.mock import patch
+
     ae = _fast(callbacks=callbacks)
-    with pytest.raises(ValueError, match=match):
+    with (
+        patch("skae._net.fit_net") as fit_net,
+        pytest.raises(ValueError, match=match),
+    ):
         ae.fit(_data())
-    assert not hasattr(ae, "net_")
+    fit_net.assert_not_called()
 
 
 @pytest.mark.parametrize("name", ["lr", "guard", "lr_scheduler", "print_log"])
