@@ -22,7 +22,7 @@ from ._checks import check_params, validate_codes
 from ._modules import ACTIVATIONS, INITS
 from ._scaling import Scaling
 from ._schedules import SCHEDULES
-from .callbacks import remedies_for
+from .callbacks import learned_nothing, remedies_for
 
 
 class AutoencoderTransformer(
@@ -509,30 +509,14 @@ class AutoencoderTransformer(
             )
             if report.stopped_early:
                 message = f"Training stopped after {self.n_iter_} epochs."
-            baseline = getattr(self._scaling, "baseline_loss_", 0.0)
-            error = report.error
-            if baseline > 0 and error is not None and not error < baseline:
-                if error > 1.2 * baseline:  # the steps overshoot
-                    lower = self.learning_rate_init / 10
-                    remedies = [f"a lower learning_rate_init (e.g. {lower:g})"]
-                    if self.solver != "adam":
-                        remedies.append("solver='adam'")
-                else:  # stuck at the mean: steps too small, or no gradient
-                    remedies = [
-                        "a higher learning_rate_init",
-                        "the remedies of any gradient warning",
-                    ]
-                if report.stopped_early:
-                    remedies.append(f"a smaller tol (now {self.tol:g})")
-                else:
-                    remedies.append("a larger max_iter")
-                message += (
-                    f" Its reconstruction error on the training data, "
-                    f"{error:.4g}, is not below {baseline:.4g}, the error of "
-                    "predicting every feature's mean: the autoencoder has "
-                    f"learned nothing useful. Try {', '.join(remedies[:-1])} "
-                    f"or {remedies[-1]}."
-                )
+            nothing = learned_nothing(
+                report.error,
+                getattr(self._scaling, "baseline_loss_", 0.0),
+                self.get_params(),
+                report.stopped_early,
+            )
+            if nothing:
+                message += " " + nothing
             elif report.stopped_early:
                 return
             warnings.warn(message, ConvergenceWarning, stacklevel=5)

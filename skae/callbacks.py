@@ -413,3 +413,38 @@ def remedies_for(params):
     if len(hidden_sizes(params["hidden_layer_sizes"])) > 1:
         vanishing.append("fewer layers")
     return {ExplodingGradientWarning: exploding, VanishingGradientWarning: vanishing}
+
+
+def learned_nothing(error, baseline, params, stopped_early):
+    """Return the learned-nothing part of the convergence warning, or None.
+
+    ``error`` is the eval-mode reconstruction error on training rows and
+    ``baseline`` that of predicting every feature's mean, both in scaled
+    units; ``params`` the estimator's. None when the model beats the mean,
+    or when there is nothing to learn (``baseline`` 0: constant data).
+    """
+    if not baseline > 0 or error is None or error < baseline:
+        return None
+    if error > 1.2 * baseline:  # the steps overshoot
+        remedies = [
+            "a lower learning_rate_init (e.g. {:g})".format(
+                params["learning_rate_init"] / 10
+            )
+        ]
+        if params["solver"] != "adam":
+            remedies.append("solver='adam'")
+    else:  # stuck at the mean: steps too small, or no gradient
+        remedies = [
+            "a higher learning_rate_init",
+            "the remedies of any gradient warning",
+        ]
+    if stopped_early:
+        remedies.append(f"a smaller tol (now {params['tol']:g})")
+    else:
+        remedies.append("a larger max_iter")
+    return (
+        f"Its reconstruction error on the training data, {error:.4g}, is not "
+        f"below {baseline:.4g}, the error of predicting every feature's mean: "
+        f"the autoencoder has learned nothing useful. Try "
+        f"{', '.join(remedies[:-1])} or {remedies[-1]}."
+    )
