@@ -1,6 +1,7 @@
 """AutoencoderTransformer: the scikit-learn face of a PyTorch autoencoder."""
 
 import copy
+import sys
 import warnings
 from numbers import Integral, Real
 
@@ -23,6 +24,21 @@ from ._modules import ACTIVATIONS, INITS
 from ._scaling import Scaling
 from ._schedules import SCHEDULES
 from .callbacks import learned_nothing, remedies_for
+
+
+def _warn(message, category):
+    """Warn at the first caller outside skae and scikit-learn.
+
+    ``fit`` is reached through ``fit_transform``, pipelines and searches, so a
+    fixed ``stacklevel`` would point into scikit-learn for some of them.
+    """
+    level, frame = 2, sys._getframe(1)
+    while frame is not None:
+        package = frame.f_globals.get("__name__", "").partition(".")[0]
+        if package not in ("skae", "sklearn"):
+            break
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, category, stacklevel=level)
 
 
 class AutoencoderTransformer(
@@ -493,14 +509,15 @@ class AutoencoderTransformer(
         return report
 
     def _warn_after_training(self, report, incremental):
-        for category, message in report.warnings:
-            warnings.warn(message, category, stacklevel=5)
+        baseline = getattr(self._scaling, "baseline_loss_", None)
+        # Constant data: nothing to learn, and no gradient to judge.
+        for category, message in report.warnings if baseline != 0 else []:
+            _warn(message, category)
         if report.interrupted:
-            warnings.warn(
+            _warn(
                 f"Training interrupted by user after {self.n_iter_} epochs; the "
                 "weights of the best epoch so far were restored.",
                 UserWarning,
-                stacklevel=5,
             )
         elif not incremental:
             message = (
@@ -511,7 +528,7 @@ class AutoencoderTransformer(
                 message = f"Training stopped after {self.n_iter_} epochs."
             nothing = learned_nothing(
                 report.error,
-                getattr(self._scaling, "baseline_loss_", 0.0),
+                baseline or 0.0,
                 self.get_params(),
                 report.stopped_early,
             )
@@ -519,7 +536,7 @@ class AutoencoderTransformer(
                 message += " " + nothing
             elif report.stopped_early:
                 return
-            warnings.warn(message, ConvergenceWarning, stacklevel=5)
+            _warn(message, ConvergenceWarning)
 
     # ------------------------------------------------------------ transform
 

@@ -480,3 +480,33 @@ def test_verbose_log_reports_restarts(digits, capsys):
     assert ae.n_restarts_ >= 1
     assert out.count("Restart ") == ae.n_restarts_
     assert "Restart 1/3: the training loss was nan at epoch" in out
+
+
+@pytest.mark.parametrize("how", ["fit", "fit_transform", "pipeline"])
+def test_training_warnings_point_at_the_callers_line(digits, how):
+    from sklearn.pipeline import make_pipeline
+
+    ae = AutoencoderTransformer(2, **FAST)
+    call = {
+        "fit": ae.fit,
+        "fit_transform": ae.fit_transform,
+        "pipeline": make_pipeline(ae).fit,
+    }[how]
+    with pytest.warns(ConvergenceWarning) as record:
+        call(digits)
+    assert record[0].filename == __file__
+
+
+def test_constant_data_fit_without_gradient_warnings():
+    from skae import VanishingGradientWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ae = AutoencoderTransformer(2, **FAST).fit(np.ones((30, 4)))
+    assert not [
+        w
+        for w in caught
+        if issubclass(w.category, (VanishingGradientWarning, ExplodingGradientWarning))
+    ]
+    assert not [w for w in caught if "learned nothing" in str(w.message)]
+    assert np.allclose(ae.inverse_transform(ae.transform(np.ones((3, 4)))), 1.0)
