@@ -19,11 +19,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _data, _inference, _net, _runtime
+from ._advice import learned_nothing, remedies_for
 from ._checks import check_params, validate_codes
 from ._modules import ACTIVATIONS, INITS
 from ._scaling import Scaling
 from ._schedules import SCHEDULES
-from .callbacks import learned_nothing, remedies_for
 
 
 def _warn(message, category):
@@ -485,10 +485,8 @@ class AutoencoderTransformer(
                 remedies=remedies_for(params),
             )
             if not (incremental or report.interrupted):
-                # Reconstruction error of a sample of the training rows, for
-                # the learned-nothing check.
-                sample = X[:: max(1, -(-X.shape[0] // 4096))]
-                report.error = _inference.scaled_error(net, scaling.transform(sample))
+                # For the learned-nothing check.
+                report.error = _inference.scaled_error(net, X, scaling.transform)
 
         if first:
             # What the net was built with: a later set_params does not change

@@ -141,14 +141,14 @@ def infer(net, part, X, *, mean, scale, batch_size, on_non_finite=None):
     return out
 
 
-def scaled_error(net, Z, max_rows=4096):
-    """Mean squared reconstruction error of standardized rows ``Z`` (eval mode).
+def scaled_error(net, X, standardize, max_rows=4096):
+    """Mean squared reconstruction error of ``X`` in scaled units (eval mode).
 
-    At most ``max_rows`` evenly spaced rows are used: an estimate, cheap next
-    to an epoch, of the error without the penalties and dropout that the
-    training loss includes.
+    At most ``max_rows`` evenly spaced rows are standardized and used: an
+    estimate, cheap next to an epoch and with no copy of ``X``, of the error
+    without the penalties and dropout that the training loss includes.
     """
-    rows = Z[:: max(1, -(-len(Z) // max_rows))]
+    rows = standardize(X[:: max(1, -(-X.shape[0] // max_rows))])
     x = torch.tensor(np.asarray(rows), dtype=torch.float32, device=net.device)
     net.module_.eval()
     with torch.inference_mode():

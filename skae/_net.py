@@ -296,7 +296,7 @@ _OPTIONAL_CALLBACKS = {
     "progress_bar",
 }
 #: Names of the callbacks skorch adds by itself.
-_SKORCH_CALLBACKS = ("epoch_timer", "train_loss", "valid_loss", "print_log")
+_SKORCH_CALLBACKS = {"epoch_timer", "train_loss", "valid_loss", "print_log"}
 
 
 def _user_callbacks(extra, own):
@@ -305,7 +305,7 @@ def _user_callbacks(extra, own):
     Each item is a skorch ``Callback`` (instance or class) or a ``(name,
     callback)`` pair whose name is not one of skae's or skorch's own.
     """
-    reserved = {name for name, _ in own} | _OPTIONAL_CALLBACKS | set(_SKORCH_CALLBACKS)
+    reserved = {name for name, _ in own} | _OPTIONAL_CALLBACKS | _SKORCH_CALLBACKS
     for item in extra or []:
         pair = isinstance(item, tuple) and len(item) == 2
         name, callback = item if pair else (None, item)

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback, EarlyStopping
 
-from ._checks import hidden_sizes
 from ._modules import layer_parameter_groups
 from .exceptions import ExplodingGradientWarning, VanishingGradientWarning
 
@@ -208,9 +207,6 @@ class GradientMonitor(Callback):
         return []
 
 
-#: Activations whose gradient vanishes for large inputs.
-SATURATING = {"sigmoid", "logistic", "tanh"}
-
 #: What :meth:`GradientMonitor.diagnose` suggests, per warning, by default.
 #: Layer normalization is not among the vanishing-gradient remedies: in deep
 #: sigmoid stacks it leaves the first layer's gradient 1e-12 times the last's.
@@ -379,72 +375,3 @@ class Stopper(EarlyStopping):
                 verbose=net.verbose,
             )
         raise KeyboardInterrupt
-
-
-def remedies_for(params):
-    """Return the remedies to suggest, per warning, for a model's ``params``.
-
-    ``params`` are the ``get_params()`` an AutoencoderTransformer was fitted
-    with; settings already in use are left out of the suggestions.
-    """
-    exploding = [
-        "a lower learning_rate_init (e.g. {:g})".format(
-            params["learning_rate_init"] / 10
-        )
-    ]
-    if params["scaling"] in ("center", None):
-        # Gradient norms grow with the square of the data's units.
-        exploding.insert(0, "scaling='global' (or 'standard')")
-    if params["max_grad_norm"] is None and params["clip_value"] is None:
-        exploding.append("max_grad_norm=1.0 or clip_value")
-    if params["normalization"] is None:
-        exploding.append("normalization='batch'")
-    if params["solver"] != "adam":
-        exploding.append("solver='adam'")
-    vanishing = []
-    if not params["residual"]:
-        vanishing.append("residual=True")
-    if params["normalization"] != "batch":
-        vanishing.append("normalization='batch'")
-    if params["activation"] in SATURATING:
-        vanishing.append("a non-saturating activation such as 'relu' or 'gelu'")
-    elif params["init"] != "auto":
-        vanishing.append("init='auto' (scaled to the activation)")
-    if len(hidden_sizes(params["hidden_layer_sizes"])) > 1:
-        vanishing.append("fewer layers")
-    return {ExplodingGradientWarning: exploding, VanishingGradientWarning: vanishing}
-
-
-def learned_nothing(error, baseline, params, stopped_early):
-    """Return the learned-nothing part of the convergence warning, or None.
-
-    ``error`` is the eval-mode reconstruction error on training rows and
-    ``baseline`` that of predicting every feature's mean, both in scaled
-    units; ``params`` the estimator's. None when the model beats the mean,
-    or when there is nothing to learn (``baseline`` 0: constant data).
-    """
-    if not baseline > 0 or error is None or error < baseline:
-        return None
-    if error > 1.2 * baseline:  # the steps overshoot
-        remedies = [
-            "a lower learning_rate_init (e.g. {:g})".format(
-                params["learning_rate_init"] / 10
-            )
-        ]
-        if params["solver"] != "adam":
-            remedies.append("solver='adam'")
-    else:  # stuck at the mean: steps too small, or no gradient
-        remedies = [
-            "a higher learning_rate_init",
-            "the remedies of any gradient warning",
-        ]
-    if stopped_early:
-        remedies.append(f"a smaller tol (now {params['tol']:g})")
-    else:
-        remedies.append("a larger max_iter")
-    return (
-        f"Its reconstruction error on the training data, {error:.4g}, is not "
-        f"below {baseline:.4g}, the error of predicting every feature's mean: "
-        f"the autoencoder has learned nothing useful. Try "
-        f"{', '.join(remedies[:-1])} or {remedies[-1]}."
-    )

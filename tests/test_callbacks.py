@@ -310,7 +310,7 @@ def test_vanishing_gradient_warning_fires_once_per_fit(digits):
 
 
 def test_remedies_leave_out_the_settings_in_use():
-    from skae.callbacks import remedies_for
+    from skae._advice import remedies_for
 
     params = AutoencoderTransformer().get_params()  # relu, init="auto", adam
     found = remedies_for(params)
