@@ -36,6 +36,7 @@ from _common import (
 )
 
 from skae import AutoencoderTransformer
+from skae._inference import batch_rows
 
 MIB = 2**20
 
@@ -76,8 +77,8 @@ def main(argv=None):
     seconds = time.perf_counter() - start
     peak = _status("VmHWM")
     extra = peak - before - Z.nbytes
-    batch_rows = max(est.batch_size, 4096)  # skae's inference batch
-    batch_bytes = batch_rows * 256 * 4
+    rows_per_batch = batch_rows(256)  # skae's inference batch
+    batch_bytes = rows_per_batch * 256 * 4
 
     rows = [
         ["input X (float32)", X.nbytes / MIB],
@@ -85,7 +86,7 @@ def main(argv=None):
         ["resident before transform", before / MIB],
         ["peak during transform", peak / MIB],
         ["extra beyond input and output", extra / MIB],
-        [f"one input batch ({batch_rows} x 256 float32)", batch_bytes / MIB],
+        [f"one input batch ({rows_per_batch} x 256 float32)", batch_bytes / MIB],
         ["extra / one input batch", extra / batch_bytes],
     ]
     table = markdown_table(["quantity", "MiB"], rows)

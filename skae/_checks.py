@@ -61,6 +61,20 @@ def check_params(est, X):
                 f"{n_valid} validation and {n_samples - n_valid} training "
                 "rows. Pass more samples or set early_stopping=False."
             )
+    if est.loss == "bce":
+        if est.scaling is not None:
+            raise ValueError(
+                f"loss='bce' needs the data in [0, 1] as the network sees them, "
+                f"but scaling={est.scaling!r} centres them. Scale X to [0, 1] "
+                "(e.g. with sklearn.preprocessing.MinMaxScaler) and set "
+                "scaling=None."
+            )
+        if est.output_activation not in ("identity", "sigmoid", "logistic"):
+            raise ValueError(
+                f"loss='bce' reconstructs through a sigmoid; "
+                f"output_activation={est.output_activation!r} cannot be used "
+                "with it. Leave output_activation at its default."
+            )
     if est.normalization == "batch" and est.batch_size < 2:
         raise ValueError(
             f"batch_size={est.batch_size} is too small for "
@@ -74,6 +88,16 @@ def check_params(est, X):
         est.learning_rate_init,
     )
     return sizes
+
+
+def check_bce_range(low, high):
+    """Raise ValueError unless the data, ``low`` to ``high``, lie in [0, 1]."""
+    if not (0.0 <= low and high <= 1.0):
+        raise ValueError(
+            f"loss='bce' needs X in [0, 1]; X has values from {low:.4g} to "
+            f"{high:.4g}. Scale X to [0, 1] first, e.g. with "
+            "sklearn.preprocessing.MinMaxScaler, or use loss='mse'."
+        )
 
 
 def validate_codes(estimator, Z):

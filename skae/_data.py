@@ -3,7 +3,8 @@
 Batches are index-slices of one preloaded float32 tensor (or, for a memory-
 mapped file, rows read and standardized batch by batch), fed to skorch through
 its ``get_dataset`` / ``get_iterator`` / ``train_split`` hooks instead of the
-per-row ``Dataset`` + ``collate`` path.
+per-row ``Dataset`` + ``collate`` path. Standardization is
+:class:`~skae._scaling.Scaling`'s torch side in every case.
 """
 
 import math
@@ -12,11 +13,34 @@ import mmap
 import numpy as np
 import torch
 
-from ._scaling import chunks
+from ._scaling import chunks, read_chunk
 
 #: Largest absolute standardized value accepted for training (float32 squares
 #: of larger values overflow).
 MAX_TRAINING_VALUE = 1e18
+
+#: A trailing mini-batch with fewer rows joins the batch before it (when
+#: ``batch_size`` is at least this). torch's CPU matrix products of 5 to 11
+#: float32 rows round differently with 1 and 2 threads (measured with torch
+#: 2.13 on x86-64; 1-4, 8 and 12 rows or more do not), so a tiny trailing
+#: batch would make the fitted model depend on the thread count.
+MIN_BATCH_ROWS = 16
+
+
+def batch_bounds(n, batch_size):
+    """Return ``(start, stop)`` pairs of the mini-batches of ``n`` rows.
+
+    Batches of ``batch_size`` rows; a trailing batch of fewer than
+    ``MIN_BATCH_ROWS`` rows (with ``batch_size >= MIN_BATCH_ROWS``), or of a
+    single row (batch normalization cannot train on one), joins the batch
+    before it.
+    """
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1:
+        tail = n - starts[-1]
+        if tail == 1 or (batch_size >= MIN_BATCH_ROWS and tail < MIN_BATCH_ROWS):
+            starts.pop()
+    return list(zip(starts, starts[1:] + [n]))
 
 
 class Rows(torch.utils.data.Dataset):
@@ -45,16 +69,23 @@ class Rows(torch.utils.data.Dataset):
     def __getitem__(self, i):
         return self.take(torch.as_tensor([i]))[0]
 
+    def preloaded(self):
+        """The standardized float32 tensor of every row, or None (lazy rows)."""
+        if self.index is None and isinstance(self.data, torch.Tensor):
+            return self.data
+        return None
+
 
 class LazyRows:
     """Standardize and convert rows of a numpy array batch by batch.
 
     Used for ``np.memmap`` input so that the file is never copied whole.
+    ``standardize`` is the scaling's torch side for ``X``'s dtype.
     """
 
-    def __init__(self, X, transform, device):
+    def __init__(self, X, standardize, device):
         self.X = X
-        self.transform = transform
+        self.standardize = standardize
         self.device = device
 
     def __len__(self):
@@ -62,8 +93,8 @@ class LazyRows:
 
     def take(self, rows):
         rows = np.sort(rows.cpu().numpy())  # sorted reads are sequential on disk
-        batch = self.transform(self.X[rows]).astype(np.float32, copy=False)
-        return torch.from_numpy(batch).to(self.device)
+        batch = torch.from_numpy(read_chunk(self.X, rows)).to(self.device)
+        return self.standardize(batch).to(torch.float32)
 
 
 class BatchIterator:
@@ -71,8 +102,7 @@ class BatchIterator:
 
     The reconstruction target is the batch itself, so no ``y`` is built. With
     ``shuffle``, each epoch draws one permutation from ``generator`` and slices
-    it. A trailing batch of one row is merged into the previous batch (batch
-    normalization cannot train on a single row).
+    it into the batches of :func:`batch_bounds`.
     """
 
     def __init__(self, dataset, batch_size, shuffle, generator):
@@ -82,14 +112,7 @@ class BatchIterator:
         self.generator = generator
 
     def __len__(self):
-        return len(self._bounds())
-
-    def _bounds(self):
-        n, size = len(self.dataset), self.batch_size
-        starts = list(range(0, n, size))
-        if len(starts) > 1 and n - starts[-1] == 1:
-            starts.pop()
-        return list(zip(starts, starts[1:] + [n]))
+        return len(batch_bounds(len(self.dataset), self.batch_size))
 
     def __iter__(self):
         n = len(self.dataset)
@@ -100,15 +123,16 @@ class BatchIterator:
         data = self.dataset.data
         if isinstance(data, torch.Tensor):
             order = order.to(data.device)
-        for start, stop in self._bounds():
+        for start, stop in batch_bounds(n, self.batch_size):
             yield self.dataset.take(order[start:stop]), None
 
 
 class HoldoutSplit:
     """skorch ``train_split``: hold out a random ``fraction`` of the rows.
 
-    The split is drawn once per dataset and reused when training resumes (after a
-    restart), so validation rows never leak into training.
+    The split is drawn once per dataset and reused when training resumes after
+    a restart, so validation rows never leak into training. The fit parameter
+    ``holdout=False`` (what ``partial_fit`` passes) trains on every row.
     """
 
     def __init__(self, fraction, generator):
@@ -116,7 +140,9 @@ class HoldoutSplit:
         self.generator = generator
         self._cache = None
 
-    def __call__(self, dataset, y=None, **fit_params):
+    def __call__(self, dataset, y=None, holdout=True, **fit_params):
+        if not holdout:
+            return dataset, None
         if self._cache is not None and self._cache[0] is dataset:
             return self._cache[1]
         self._cache = (dataset, self._split(dataset))
@@ -138,20 +164,22 @@ class HoldoutSplit:
         return Rows(dataset.data, train), Rows(dataset.data, valid)
 
 
-def prepare_rows(X, transform, device):
-    """Return a :class:`Rows` dataset over ``X`` standardized by ``transform``.
+def prepare_rows(X, scaling, device):
+    """Return a :class:`Rows` dataset over ``X`` standardized by ``scaling``.
 
     An ``np.memmap`` is read batch by batch (never copied whole); any other
-    array is standardized chunk by chunk into one float32 tensor on ``device``.
+    array is standardized chunk by chunk, in ``X``'s dtype on ``device`` (the
+    arithmetic of inference), into one float32 tensor there.
     """
+    dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+    standardize = scaling.standardizer(dtype, device)
     if _file_backed(X):
-        return Rows(LazyRows(X, transform, device))
-    data = torch.empty(X.shape, dtype=torch.float32)
-    with np.errstate(over="ignore"):  # overflow is reported by check_finite_rows
-        for rows in chunks(*X.shape):
-            chunk = np.asarray(transform(X[rows]), dtype=np.float32)
-            data[rows] = torch.from_numpy(chunk)
-    return Rows(data.to(device))
+        return Rows(LazyRows(X, standardize, device))
+    data = torch.empty(X.shape, dtype=torch.float32, device=device)
+    for rows in chunks(*X.shape):
+        chunk = torch.from_numpy(read_chunk(X, rows)).to(device)
+        data[rows] = standardize(chunk)
+    return Rows(data)
 
 
 def _file_backed(X):

@@ -18,11 +18,11 @@ from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _data, _inference, _net, _runtime
+from . import _data, _inference, _net, _runtime, _training
 from ._advice import learned_nothing, remedies_for
-from ._checks import check_params, validate_codes
+from ._checks import check_bce_range, check_params, validate_codes
 from ._modules import ACTIVATIONS, INITS
-from ._scaling import Scaling
+from ._scaling import Scaling, scan
 from ._schedules import SCHEDULES
 
 
@@ -72,7 +72,20 @@ class AutoencoderTransformer(
 
     output_activation : str, default="identity"
         Activation applied to the reconstruction, one of the names accepted by
-        ``activation``. The code layer is always linear.
+        ``activation``. The code layer is always linear. With ``loss="bce"``
+        the output is a sigmoid whatever this says (``"identity"`` or
+        ``"sigmoid"``; other values raise a ValueError).
+
+    loss : {"mse", "bce"}, default="mse"
+        Reconstruction term of the training objective. ``"mse"``: mean
+        squared error in the network's (scaled) units, PCA's criterion.
+        ``"bce"``: binary cross-entropy of a sigmoid output, computed stably
+        from its logits, as in the classic Keras autoencoder for data in
+        [0, 1] such as images. It needs ``scaling=None`` and ``X`` in [0, 1]
+        (e.g. after :class:`~sklearn.preprocessing.MinMaxScaler`); otherwise
+        ``fit`` raises a ValueError before training. Whatever the loss,
+        :meth:`score_samples` is minus the squared error in input units, so
+        scores compare with PCA's reconstructions.
 
     residual : bool, default=False
         Add a skip connection around every hidden layer (through a bias-free
@@ -116,24 +129,31 @@ class AutoencoderTransformer(
         Momentum of ``"sgd"`` and ``"rmsprop"``; ignored otherwise.
 
     alpha : float, default=1.0
-        L2 penalty: ``0.5 * alpha * sum(W ** 2) / n_train`` over all weight
-        matrices is added to the loss, ``n_train`` being the number of
-        training rows (as in :class:`~sklearn.neural_network.MLPRegressor`,
-        the term is divided by the sample size, so the same ``alpha`` suits
-        small and large data sets). Biases and normalization parameters are
-        not penalized. With ``"adam"`` this is classic L2 regularization,
-        whose pull Adam rescales per weight by its adaptive step. With
-        ``solver="adamw"``, ``alpha`` is instead AdamW's decoupled weight decay
-        (``W -= lr * alpha * W`` each step, not divided by ``n_train``) and
-        nothing is added to the loss. The default was chosen by measurement:
-        see the benchmarks page.
+        L2 penalty, applied by the optimizer as weight decay: the solver's
+        ``weight_decay`` is ``alpha / n_train`` (``n_train`` the number of
+        training rows; as in :class:`~sklearn.neural_network.MLPRegressor`
+        the penalty is divided by the sample size, so the same ``alpha`` suits
+        small and large data sets), on a parameter group holding the weight
+        matrices only: biases and normalization parameters are never
+        decayed. The coefficient is the same for every solver, so a search
+        over ``solver`` compares like with like: ``"adam"``, ``"sgd"`` and
+        ``"rmsprop"`` add ``alpha / n_train * W`` to the gradient (the
+        gradient of ``0.5 * alpha * sum(W ** 2) / n_train``), ``"adamw"``
+        shrinks the weights by ``lr * alpha / n_train`` each step, decoupled
+        from its adaptive step. It is not part of ``train_loss`` and does not
+        enter the gradient norms of ``history_``. The default was chosen by
+        measurement: see the benchmarks page.
 
     l1 : float, default=0.0
         L1 penalty: ``l1 * sum(abs(W)) / n_train`` over all weight matrices is
-        added to the loss. Drives weights to exactly zero.
+        a term of the training objective (``train_l1`` in ``history_``).
+        Drives weights towards zero.
 
     batch_size : int, default=256
-        Rows per mini-batch (capped by the number of training rows).
+        Rows per mini-batch (capped by the number of training rows). A
+        trailing batch of fewer than 16 rows joins the batch before it, so
+        that no tiny batch makes the fitted model depend on the thread count
+        (see ``random_state``).
 
     max_iter : int, default=200
         Maximum number of epochs.
@@ -149,11 +169,14 @@ class AutoencoderTransformer(
 
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows, monitor the validation
-        loss and restore the weights of its best epoch at the end of ``fit``,
-        whether training stopped early or ran ``max_iter`` epochs. Without it,
-        training stops on the training loss (like ``MLPRegressor``) and a
+        loss (the reconstruction term) and restore the weights of its best
+        epoch at the end of ``fit``, whether training stopped early or ran
+        ``max_iter`` epochs (skorch's ``EarlyStopping(load_best=True)``).
+        Without it, training stops on the training loss (like
+        ``MLPRegressor``) and a
         :class:`~sklearn.exceptions.ConvergenceWarning` is raised when
-        ``max_iter`` ends training first.
+        ``max_iter`` ends training first. As in ``MLPRegressor``, it applies
+        to ``fit`` only: :meth:`partial_fit` trains on every row it is given.
 
     validation_fraction : float in (0, 1), default=0.1
         Share of rows held out when ``early_stopping=True``.
@@ -180,25 +203,32 @@ class AutoencoderTransformer(
         Clip every gradient element into ``[-clip_value, clip_value]``.
 
     max_restarts : int, default=3
-        When the loss becomes NaN or infinite, the weights roll back to the
-        last good epoch, the learning rate is multiplied by 0.1 and training
-        goes on, at most this many times; then
-        :class:`~skae.exceptions.TrainingDivergedError` is raised.
+        When the loss or a gradient norm becomes NaN or infinite, the epoch
+        is dropped, the weights roll back to those of the lowest training
+        loss so far, the optimizer's state is cleared, every learning rate
+        (the schedule's too, which keeps its position) is multiplied by 0.1
+        and training goes on, at most this many times; then
+        :class:`~skae.exceptions.TrainingDivergedError` is raised and the
+        estimator keeps the state it had before the call.
 
     callbacks : list of (str, skorch.callbacks.Callback), default=None
         Extra skorch callbacks for the net, after skae's own. Their names
         must differ from skae's (``"lr"``, ``"gradient_monitor"``,
         ``"grad_norm_clipping"``, ``"grad_value_clipping"``,
-        ``"lr_scheduler"``, ``"guard"``, ``"early_stopping"``,
-        ``"progress_bar"``) and skorch's (``"epoch_timer"``,
-        ``"train_loss"``, ``"valid_loss"``, ``"print_log"``).
+        ``"train_<term>"`` for each term of the objective, ``"guard"``,
+        ``"lr_scheduler"``, ``"early_stopping"``, ``"progress_bar"``) and
+        skorch's (``"epoch_timer"``, ``"train_loss"``, ``"valid_loss"``,
+        ``"print_log"``). A callback that stops training by raising
+        ``KeyboardInterrupt`` (skorch's ``EarlyStopping`` does) sets
+        ``stop_reason_`` to ``"callback"``.
 
     n_threads : int, default=None
         Torch intra-op threads used inside ``fit`` and the transform methods;
-        the previous setting is restored afterwards. None leaves torch's
-        setting alone: it follows ``OMP_NUM_THREADS``, which joblib's workers
-        set to their share of the cores, so grid searches do not
-        oversubscribe.
+        the previous setting is restored afterwards, also when several calls
+        overlap in threads. None leaves torch's setting alone: it follows
+        ``OMP_NUM_THREADS``, which joblib's workers set to their share of the
+        cores, so grid searches do not oversubscribe. Results do not depend
+        on it (see ``random_state``).
 
     device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
         Where the network trains and runs. ``"auto"`` picks CUDA when
@@ -206,13 +236,15 @@ class AutoencoderTransformer(
 
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, dropout, batch order and the validation
-        split, through local generators: the global torch and numpy random
-        states are left as they were (None draws fresh entropy from the OS).
-        Pass an int for reproducible output: the same data and
-        ``random_state`` give bit-identical results on the same machine. With
-        ``normalization`` set, torch's CPU kernels round differently with
-        different thread counts, so also fix ``n_threads``
-        (e.g. when comparing ``GridSearchCV(n_jobs=1)`` with ``n_jobs=2``).
+        split, each through a generator of the model's own (on the training
+        device for dropout): torch's and numpy's global random states are
+        never used or changed (None draws fresh entropy from the OS), so fits
+        running at once in threads do not disturb each other. Pass an int for
+        reproducible output: the same data and ``random_state`` give
+        bit-identical models on the same machine, whatever ``X``'s memory
+        layout and, on CPU, whatever the number of torch threads (1 or 2 in
+        a worker of ``FeatureUnion(n_jobs=2)``), provided ``batch_size >=
+        16`` and at least 16 training rows (see the reproducibility guide).
 
     verbose : int, default=0
         0 is silent, 1 prints a table row per epoch (losses, learning rate,
@@ -239,23 +271,50 @@ class AutoencoderTransformer(
         ``scaling="global"``).
 
     net_ : skorch.NeuralNet
-        The trained net; ``net_.module_`` is the PyTorch autoencoder with
-        ``encoder`` and ``decoder`` stacks.
+        The trained net; ``net_.module_`` is the PyTorch autoencoder.
+
+    encoder_ : torch.nn.Module
+        The trained encoder (``net_.module_.encoder``), in eval mode: maps
+        standardized rows, ``(X - mean_) / scale_`` as a float32 tensor, to
+        codes. For users who want to keep working in PyTorch (fine-tune it,
+        put it in front of another network); :meth:`transform` follows
+        changes made to its weights.
+
+    decoder_ : torch.nn.Module
+        The trained decoder (``net_.module_.decoder``): codes to standardized
+        reconstructions (multiply by ``scale_`` and add ``mean_`` for input
+        units).
 
     history_ : skorch.History
-        One row per epoch: ``train_loss``, ``valid_loss`` (with
+        One row per epoch: ``train_loss`` (the objective), one
+        ``train_<term>`` per term of the objective (``train_reconstruction``
+        always, ``train_l1`` with ``l1``, ...; their sum is ``train_loss``),
+        ``valid_loss`` (the reconstruction term on the validation rows, with
         ``early_stopping``), ``lr``, ``grad_norms`` (layer name -> mean
-        gradient L2 norm, before clipping) and ``dur``.
+        gradient L2 norm, before clipping) and ``dur``. An epoch that
+        diverged is not kept; the epoch run after a restart has ``restart``
+        (the number of restarts just before it).
 
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run (kept in ``history_``).
 
     loss_curve_ : list of float
-        Training loss (reconstruction error plus penalties, standardized
-        units) at each epoch.
+        Reconstruction term of the training loss (standardized units) at
+        each epoch: the training error on the same footing as
+        ``valid_loss``, without the penalties.
 
     n_restarts_ : int
         Number of restarts after divergence.
+
+    stop_reason_ : str
+        Why the last training call stopped: ``"max_iter"`` (all its epochs
+        ran; a :meth:`partial_fit` call is one), ``"tol"`` (the training loss
+        did not improve by ``tol`` for ``n_iter_no_change`` epochs),
+        ``"early_stopping"`` (likewise, the validation loss), ``"callback"``
+        (a user callback stopped training) or ``"interrupted"`` (Ctrl-C).
+        A run that diverges beyond ``max_restarts`` raises
+        :class:`~skae.exceptions.TrainingDivergedError`, whose
+        ``stop_reason`` is ``"diverged"``.
 
     See Also
     --------
@@ -287,6 +346,7 @@ class AutoencoderTransformer(
         ],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "output_activation": [StrOptions(set(ACTIVATIONS))],
+        "loss": [StrOptions({"mse", "bce"})],
         "residual": ["boolean"],
         "normalization": [StrOptions({"batch", "layer"}), None],
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -322,6 +382,7 @@ class AutoencoderTransformer(
         hidden_layer_sizes=(256, 128),
         activation="relu",
         output_activation="identity",
+        loss="mse",
         residual=False,
         normalization=None,
         dropout=0.0,
@@ -353,6 +414,7 @@ class AutoencoderTransformer(
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.output_activation = output_activation
+        self.loss = loss
         self.residual = residual
         self.normalization = normalization
         self.dropout = dropout
@@ -405,17 +467,49 @@ class AutoencoderTransformer(
         self : AutoencoderTransformer
             The fitted estimator.
         """
-        return self._fit(X, first=True, epochs=self.max_iter)
+        self._fit(X, first=True, epochs=self.max_iter)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, X, y=None):
+        """Fit the autoencoder on ``X`` and return the codes of ``X``.
+
+        The same codes as ``fit(X).transform(X)``, without validating ``X``
+        again; float32 rows are encoded from the standardized copy that
+        training used (already on the device).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components)
+            Codes, with ``X``'s dtype.
+        """
+        X, data = self._fit(X, first=True, epochs=self.max_iter)
+        # float64 rows run the float64 model on float64 standardized rows, which
+        # training (in float32) did not keep.
+        rows = data.preloaded() if X.dtype == np.float32 else None
+        return self._infer("encoder", X, standardized=rows)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
         """Train for one epoch on ``X``, initializing on the first call.
 
         The scaling statistics are computed on the first call's ``X`` and kept
-        afterwards. A model started by ``partial_fit`` trains each call on all
-        of ``X``; a model fitted with ``early_stopping=True`` keeps holding out
-        ``validation_fraction`` of each call's ``X`` and records its
-        ``valid_loss``. Either way a call is one epoch and never stops early.
+        afterwards, as are the architecture and the device. Each call trains
+        one epoch on all of ``X``: as in
+        :class:`~sklearn.neural_network.MLPRegressor`, ``early_stopping``
+        applies to :meth:`fit` only, so no row is held out (and none is
+        validated in one call and trained on in the next), and a call never
+        stops early. A divergence during the call rolls back to the weights
+        of the call's lowest training loss (or those it began with), never
+        to an earlier call's.
 
         Parameters
         ----------
@@ -430,12 +524,14 @@ class AutoencoderTransformer(
         self : AutoencoderTransformer
             The fitted estimator.
         """
-        return self._fit(X, first=not hasattr(self, "net_"), epochs=1, incremental=True)
+        self._fit(X, first=not hasattr(self, "net_"), epochs=1, incremental=True)
+        return self
 
     def _fit(self, X, *, first, epochs, incremental=False):
+        """Train and return the validated ``X`` and the training rows."""
         before = dict(self.__dict__)
         try:
-            report = self._fit_unsafe(X, first, epochs, incremental)
+            report, X, data = self._fit_unsafe(X, first, epochs, incremental)
         except BaseException:  # a Ctrl-C outside skorch's loop too
             self.__dict__.clear()
             self.__dict__.update(before)
@@ -443,19 +539,32 @@ class AutoencoderTransformer(
         # Warnings come once the new state is in place, so that a warning
         # turned into an error cannot leave the estimator half-updated.
         self._warn_after_training(report, incremental)
-        return self
+        return X, data
 
     def _fit_unsafe(self, X, first, epochs, incremental):
-        X = validate_data(self, X, reset=first, dtype=[np.float64, np.float32])
+        # The NaN/inf check runs in the one pass that computes the scaling
+        # statistics (or, for a later partial_fit call, checks the rows).
+        X = validate_data(
+            self,
+            X,
+            reset=first,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite=False,
+        )
         hidden = check_params(self, X)
+        name = type(self).__name__
         if first:
             device = _runtime.resolve_device(self.device)
-            scaling = Scaling(self.scaling).fit(X)
+            scaling = Scaling(self.scaling).fit(
+                X, estimator_name=name, bounds=self.loss == "bce"
+            )
+            if self.loss == "bce":
+                check_bce_range(scaling.data_min_, scaling.data_max_)
             if self.random_state is None:
                 # Fresh OS entropy: numpy's global random state stays untouched.
-                seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+                seed = int(np.random.SeedSequence().generate_state(1)[0] >> 3)
             else:
-                seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+                seed = int(check_random_state(self.random_state).randint(2**28))
             params = {**self.get_params(), "hidden_layer_sizes": hidden}
             net = _net.build_net(
                 params,
@@ -463,8 +572,9 @@ class AutoencoderTransformer(
                 n_components=int(self.n_components),
                 seed=seed,
                 device=device,
-                validate=self.early_stopping and not incremental,
+                validate=self.early_stopping,
             )
+            net.initialize()
         else:
             # Later partial_fit calls keep the first call's architecture,
             # scaling and device, whatever set_params changed since.
@@ -472,21 +582,23 @@ class AutoencoderTransformer(
             # (A model pickled before _fit_params existed: its get_params.)
             params = getattr(self, "_fit_params", None) or self.get_params()
             device = _runtime.resolve_device(net.device)
+            low, high = scan(X, estimator_name=name)
+            if params.get("loss") == "bce":
+                check_bce_range(low, high)
         with _runtime.num_threads(self.n_threads):
-            data = _data.prepare_rows(X, scaling.transform, device)
+            data = _data.prepare_rows(X, scaling, device)
             _data.check_finite_rows(data)
-            report = _net.fit_net(
+            report = _training.train(
                 net,
                 data,
                 epochs,
-                initialize=first,
+                incremental=incremental,
                 max_restarts=self.max_restarts,
-                restore_best=not incremental,
                 remedies=remedies_for(params),
             )
-            if not (incremental or report.interrupted):
+            if not incremental and report.stop_reason != "interrupted":
                 # For the learned-nothing check.
-                report.error = _inference.scaled_error(net, X, scaling.transform)
+                report.error = _inference.scaled_error(net.module_, data)
 
         if first:
             # What the net was built with: a later set_params does not change
@@ -496,45 +608,63 @@ class AutoencoderTransformer(
                 for name, value in self.get_params(deep=False).items()
             }
             self._scaling = scaling
+            self._float64 = _inference.Float64Copies()
             self.mean_, self.scale_ = scaling.mean_, scaling.scale_
             self.net_ = net
             self.history_ = net.history
             self.n_components_ = int(self.n_components)
             self.n_restarts_ = 0
         self.n_iter_ = len(net.history)
-        self.loss_curve_ = [row["train_loss"] for row in net.history]
+        self.loss_curve_ = [float(row["train_reconstruction"]) for row in net.history]
         self.n_restarts_ += len(report.restarts)
-        return report
+        self.stop_reason_ = report.stop_reason
+        return report, X, data
 
     def _warn_after_training(self, report, incremental):
         baseline = getattr(self._scaling, "baseline_loss_", None)
         # Constant data: nothing to learn, and no gradient to judge.
         for category, message in report.warnings if baseline != 0 else []:
             _warn(message, category)
-        if report.interrupted:
+        reason = report.stop_reason
+        if reason == "interrupted":
             _warn(
                 f"Training interrupted by user after {self.n_iter_} epochs; the "
                 "weights of the best epoch so far were restored.",
                 UserWarning,
             )
-        elif not incremental:
+        elif not incremental and reason != "callback":
+            stopped_early = reason != "max_iter"
             message = (
                 f"Maximum iterations ({self.max_iter}) reached and the "
                 "optimization hasn't converged yet."
             )
-            if report.stopped_early:
+            if stopped_early:
                 message = f"Training stopped after {self.n_iter_} epochs."
             nothing = learned_nothing(
                 report.error,
                 baseline or 0.0,
                 self.get_params(),
-                report.stopped_early,
+                stopped_early,
             )
             if nothing:
                 message += " " + nothing
-            elif report.stopped_early:
+            elif stopped_early:
                 return
             _warn(message, ConvergenceWarning)
+
+    # ---------------------------------------------------------- torch modules
+
+    @property
+    def encoder_(self):
+        """The trained encoder, ``net_.module_.encoder`` (see Attributes)."""
+        check_is_fitted(self)
+        return self.net_.module_.encoder
+
+    @property
+    def decoder_(self):
+        """The trained decoder, ``net_.module_.decoder`` (see Attributes)."""
+        check_is_fitted(self)
+        return self.net_.module_.decoder
 
     # ------------------------------------------------------------ transform
 
@@ -645,23 +775,30 @@ class AutoencoderTransformer(
             ensure_all_finite=False,
         )
 
-    def _infer(self, part, X):
+    def _infer(self, part, X, standardized=None):
         on_non_finite = None
         if part != "decoder" and not get_config()["assume_finite"]:
 
             def on_non_finite():
                 assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
 
+        # A model pickled before the float64 copies were kept: one for the call.
+        copies = getattr(self, "_float64", None) or _inference.Float64Copies()
         with _runtime.num_threads(self.n_threads):
             return _inference.infer(
-                self.net_,
+                self.net_.module_,
                 part,
                 X,
-                mean=self.mean_,
-                scale=self.scale_,
-                batch_size=max(self.batch_size, 4096),
+                scaling=self._scaling,
+                device=self.net_.device,
+                copies=copies,
                 on_non_finite=on_non_finite,
+                standardized=standardized,
             )
+
+    def __sklearn_is_fitted__(self):
+        """Fitted once a net is trained (faster than scanning ``vars``)."""
+        return hasattr(self, "net_")
 
     @property
     def _n_features_out(self):

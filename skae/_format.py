@@ -16,9 +16,11 @@ from safetensors.torch import load as load_bytes
 from ._estimator import AutoencoderTransformer
 
 #: (major, minor) of the format written by :func:`skae.save`. A new minor
-#: version only adds optional content; a new major version cannot be read by
-#: older skae.
-FORMAT_VERSION = (1, 1)
+#: version only adds optional content: a reader of an older minor version
+#: loads such a file, ignores the keys it does not know and warns. A new
+#: major version cannot be read by older skae. 1.1 added ``output_config``;
+#: 1.2 ``stop_reason_`` and the module's generator state (``rng.module``).
+FORMAT_VERSION = (1, 2)
 
 JSON_FILE = "skae.json"
 TUPLE_TAG = "__tuple__"
@@ -141,20 +143,25 @@ def read_json(path):
     return doc
 
 
-def check_keys(doc, allowed, where, optional=()):
+def check_keys(doc, allowed, where, optional=(), ignored=None):
     """Return ``doc`` after checking it has exactly the keys ``allowed``.
 
-    Unknown and missing keys raise a ValueError naming them; keys in
-    ``optional`` may be missing.
+    Missing keys raise a ValueError naming them; keys in ``optional`` may be
+    missing. Unknown keys raise too, unless ``ignored`` is a list (the file
+    has a newer minor version, whose additions are optional): then they are
+    appended to it as ``"where.key"`` and left out of the returned dict.
     """
     if not isinstance(doc, dict):
         raise ValueError(f"{JSON_FILE}: {where} must be a JSON object.")
     unknown = sorted(set(doc) - set(allowed))
-    if unknown:
+    if unknown and ignored is None:
         raise ValueError(
             f"{JSON_FILE}: unknown keys {unknown} in {where}; this skae reads "
             f"{sorted(allowed)}. Was the file written by a newer skae?"
         )
+    if unknown:
+        ignored.extend(f"{where}.{key}" for key in unknown)
+        doc = {key: value for key, value in doc.items() if key in allowed}
     missing = sorted(set(allowed) - set(optional) - set(doc))
     if missing:
         raise ValueError(f"{JSON_FILE}: missing keys {missing} in {where}.")
@@ -162,6 +169,14 @@ def check_keys(doc, allowed, where, optional=()):
 
 
 def check_format(doc):
+    """Check the format fields; return True if its minor version is newer.
+
+    A newer minor version of the same major version is readable: its unknown
+    keys are optional content this skae ignores (with a warning).
+    """
+    missing = sorted({"format", "estimator", "format_version", "versions"} - set(doc))
+    if missing:
+        raise ValueError(f"{JSON_FILE}: missing keys {missing} in {JSON_FILE}.")
     if doc["format"] != "skae" or doc["estimator"] != AutoencoderTransformer.__name__:
         raise ValueError(
             f"{JSON_FILE}: format={doc['format']!r}, estimator={doc['estimator']!r}; "
@@ -186,6 +201,7 @@ def check_format(doc):
         )
     if major < 1:
         raise ValueError(f"{JSON_FILE}: unsupported format_version={version!r}.")
+    return (major, minor) > FORMAT_VERSION
 
 
 def decode_params(doc):
@@ -224,6 +240,16 @@ def non_negative_int(doc, key):
     value = doc[key]
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"{JSON_FILE}: {key} must be an int >= 0; got {value!r}.")
+    return value
+
+
+def one_of(doc, key, allowed, default):
+    """Return ``doc[key]`` (``default`` if missing), one of ``allowed``."""
+    value = doc.get(key, default)
+    if value not in allowed:
+        raise ValueError(
+            f"{JSON_FILE}: {key} must be one of {list(allowed)}; got {value!r}."
+        )
     return value
 
 

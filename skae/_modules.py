@@ -9,9 +9,20 @@ plain linear map followed by the output activation (identity for the code).
 Blocks are named ``encoder.0``, ``encoder.1``, ..., ``encoder.code`` and
 ``decoder.0``, ..., ``decoder.output``; these names key the per-layer gradient
 norms recorded during training.
+
+Every random draw comes from a generator the model owns, never from torch's
+global one: weights are initialized from a generator seeded by
+``random_state`` (linear layers are built with ``torch.nn.utils.skip_init``,
+so torch's own initialization draws nothing), and dropout draws its masks
+from the module's :class:`RandomSource`. Fits running at once in several
+threads therefore neither share nor disturb any random state. The
+normalization layers compute their statistics with plain tensor operations,
+whose results do not depend on the number of threads (torch's fused CPU
+kernels do).
 """
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -49,29 +60,52 @@ def _auto_init(activation):
     return "xavier_uniform"
 
 
-def _init_linear(linear, init, activation):
-    """Initialize the weights of ``linear`` in place; biases start at zero."""
-    if init == "default":
-        return
+def linear(n_in, n_out, *, init, activation, generator=None, bias=True):
+    """Return an ``nn.Linear`` initialized by :func:`init_linear`.
+
+    Built with ``skip_init``: torch's default initialization, which draws
+    from the global generator, never runs.
+    """
+    layer = nn.utils.skip_init(nn.Linear, n_in, n_out, bias=bias)
+    init_linear(layer, init, activation, generator)
+    return layer
+
+
+def init_linear(layer, init, activation, generator=None):
+    """Initialize ``layer`` in place, drawing from ``generator``.
+
+    Biases start at zero, except with ``init="default"``, which is PyTorch's
+    own scheme (Kaiming uniform with ``a=sqrt(5)``, uniform biases).
+    """
+    weight, g = layer.weight, generator
     if init == "auto":
         init = _auto_init(activation)
-    weight = linear.weight
-    if init == "kaiming_uniform":
-        nonlinearity = "leaky_relu" if activation == "leaky_relu" else "relu"
-        nn.init.kaiming_uniform_(weight, a=0.01, nonlinearity=nonlinearity)
-    elif init == "kaiming_normal":
-        nonlinearity = "leaky_relu" if activation == "leaky_relu" else "relu"
-        nn.init.kaiming_normal_(weight, a=0.01, nonlinearity=nonlinearity)
-    elif init == "lecun_normal":
-        nn.init.normal_(weight, std=1.0 / math.sqrt(weight.shape[1]))
-    elif init == "orthogonal":
-        nn.init.orthogonal_(weight, gain=_gain(activation))
-    elif init == "xavier_normal":
-        nn.init.xavier_normal_(weight, gain=_gain(activation))
-    else:
-        nn.init.xavier_uniform_(weight, gain=_gain(activation))
-    if linear.bias is not None:
-        nn.init.zeros_(linear.bias)
+    nonlinearity = "leaky_relu" if activation == "leaky_relu" else "relu"
+    with torch.no_grad():
+        if init == "default":
+            nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=g)
+            if layer.bias is not None:
+                bound = 1 / math.sqrt(weight.shape[1]) if weight.shape[1] else 0
+                nn.init.uniform_(layer.bias, -bound, bound, generator=g)
+            return
+        if init == "kaiming_uniform":
+            nn.init.kaiming_uniform_(
+                weight, a=0.01, nonlinearity=nonlinearity, generator=g
+            )
+        elif init == "kaiming_normal":
+            nn.init.kaiming_normal_(
+                weight, a=0.01, nonlinearity=nonlinearity, generator=g
+            )
+        elif init == "lecun_normal":
+            nn.init.normal_(weight, std=1.0 / math.sqrt(weight.shape[1]), generator=g)
+        elif init == "orthogonal":
+            nn.init.orthogonal_(weight, gain=_gain(activation), generator=g)
+        elif init == "xavier_normal":
+            nn.init.xavier_normal_(weight, gain=_gain(activation), generator=g)
+        else:
+            nn.init.xavier_uniform_(weight, gain=_gain(activation), generator=g)
+        if layer.bias is not None:
+            layer.bias.zero_()
 
 
 def _gain(activation):
@@ -81,6 +115,105 @@ def _gain(activation):
     if name in ("elu", "leaky_relu"):
         return nn.init.calculate_gain("leaky_relu", 0.01)
     return nn.init.calculate_gain(name)
+
+
+class RandomSource:
+    """The generator a module's random layers draw from (dropout masks).
+
+    Created on the device of the first tensor that needs it, seeded with
+    ``seed``; ``seed=None`` (a module built outside skae) draws from torch's
+    global generator. Not a module: it holds no weights and is not part of
+    the state dict. Pickled with its state; on a machine without the saved
+    generator's device it starts afresh from ``seed``.
+    """
+
+    def __init__(self, seed=None):
+        self.seed = seed
+        self.generator = None
+
+    def get(self, device):
+        """Return the generator for tensors on ``device`` (None: global)."""
+        if self.seed is None:
+            return None
+        generator = self.generator
+        if generator is None or generator.device != device:
+            generator = torch.Generator(device=device).manual_seed(self.seed)
+            self.generator = generator
+        return generator
+
+    def __getstate__(self):
+        g = self.generator
+        state = None if g is None else (str(g.device), g.get_state())
+        return {"seed": self.seed, "state": state}
+
+    def __setstate__(self, state):
+        self.seed, self.generator = state["seed"], None
+        if state["state"] is not None:
+            device, rng = state["state"]
+            try:
+                self.generator = torch.Generator(device=device)
+                self.generator.set_state(rng)
+            except RuntimeError:  # that device is not available here
+                self.generator = None
+
+
+class Dropout(nn.Module):
+    """Dropout whose masks come from a :class:`RandomSource`, not the global RNG."""
+
+    def __init__(self, p, source):
+        super().__init__()
+        self.p = p
+        self.source = source
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        keep = 1.0 - self.p
+        mask = torch.empty_like(x).bernoulli_(keep, generator=self.source.get(x.device))
+        return x * mask.div_(keep)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class BatchNorm1d(nn.BatchNorm1d):
+    """``nn.BatchNorm1d`` computed with plain tensor operations.
+
+    Same parameters, buffers and results (to float rounding) as torch's; its
+    output and gradients do not depend on the number of threads, which those
+    of torch's fused CPU kernel do.
+    """
+
+    def forward(self, x):
+        if not self.training:
+            inv = torch.rsqrt(self.running_var + self.eps)
+            return torch.addcmul(self.bias, (x - self.running_mean) * inv, self.weight)
+        mean = x.mean(dim=0)
+        centred = x - mean
+        var = (centred * centred).mean(dim=0)
+        with torch.no_grad():
+            n = x.shape[0]
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var * (n / max(n - 1, 1)), self.momentum)
+            self.num_batches_tracked.add_(1)
+        return torch.addcmul(
+            self.bias, centred * torch.rsqrt(var + self.eps), self.weight
+        )
+
+
+class LayerNorm(nn.LayerNorm):
+    """``nn.LayerNorm`` over the last dimension, with plain tensor operations.
+
+    As :class:`BatchNorm1d`: results independent of the number of threads.
+    """
+
+    def forward(self, x):
+        mean = x.mean(dim=-1, keepdim=True)
+        centred = x - mean
+        var = (centred * centred).mean(dim=-1, keepdim=True)
+        return torch.addcmul(
+            self.bias, centred * torch.rsqrt(var + self.eps), self.weight
+        )
 
 
 class Block(nn.Module):
@@ -105,23 +238,33 @@ class Block(nn.Module):
         dropout=0.0,
         residual=False,
         init="auto",
+        generator=None,
+        random=None,
     ):
         super().__init__()
         self.residual = residual
-        self.linear = nn.Linear(n_in, n_out)
-        _init_linear(self.linear, init, activation)
+        self.linear = linear(
+            n_in, n_out, init=init, activation=activation, generator=generator
+        )
         width = n_in if residual else n_out
         if normalization == "batch":
-            self.norm = nn.BatchNorm1d(width)
+            self.norm = BatchNorm1d(width)
         elif normalization == "layer":
-            self.norm = nn.LayerNorm(width)
+            self.norm = LayerNorm(width)
         else:
             self.norm = None
         self.activation = ACTIVATIONS[activation]()
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
+        random = random if random is not None else RandomSource()
+        self.dropout = Dropout(dropout, random) if dropout > 0 else None
         if residual and n_in != n_out:
-            self.proj = nn.Linear(n_in, n_out, bias=False)
-            nn.init.xavier_uniform_(self.proj.weight)
+            self.proj = linear(
+                n_in,
+                n_out,
+                init="xavier_uniform",
+                activation="identity",
+                generator=generator,
+                bias=False,
+            )
         else:
             self.proj = None
 
@@ -141,29 +284,62 @@ class Block(nn.Module):
 class Stack(nn.Module):
     """A sequence of hidden blocks followed by one linear output block."""
 
-    def __init__(self, sizes, *, out_name, out_activation, init, **block_params):
+    def __init__(
+        self, sizes, *, out_name, out_activation, init, generator=None, **block_params
+    ):
         super().__init__()
         self.blocks = nn.ModuleList(
-            Block(n_in, n_out, init=init, **block_params)
+            Block(n_in, n_out, init=init, generator=generator, **block_params)
             for n_in, n_out in zip(sizes[:-2], sizes[1:-1])
         )
-        self.out = nn.Linear(sizes[-2], sizes[-1])
         # The output layer feeds the next stack (or the loss), so it is
         # initialized for a linear map whatever the hidden activation.
-        _init_linear(self.out, "xavier_uniform" if init == "auto" else init, "identity")
+        self.out = linear(
+            sizes[-2],
+            sizes[-1],
+            init="xavier_uniform" if init == "auto" else init,
+            activation="identity",
+            generator=generator,
+        )
         self.out_activation = ACTIVATIONS[out_activation]()
         self.out_name = out_name
 
-    def forward(self, x):
+    def pre_activation(self, x):
+        """Return the output layer's value before ``out_activation``."""
         for block in self.blocks:
             x = block(x)
-        return self.out_activation(self.out(x))
+        return self.out(x)
+
+    def forward(self, x):
+        return self.out_activation(self.pre_activation(x))
 
     def named_layers(self, prefix):
         """Yield ``(name, module)`` for each block, in forward order."""
         for i, block in enumerate(self.blocks):
             yield f"{prefix}.{i}", block
         yield f"{prefix}.{self.out_name}", self.out
+
+
+@dataclass
+class Output:
+    """What one pass of :meth:`Autoencoder.parts` produced, for the loss terms.
+
+    Attributes
+    ----------
+    code : Tensor of shape (n_rows, n_components)
+    logits : Tensor of shape (n_rows, n_features)
+        The decoder's output before its output activation.
+    activation : nn.Module
+        The output activation; ``reconstruction`` applies it to ``logits``.
+    """
+
+    code: torch.Tensor
+    logits: torch.Tensor
+    activation: nn.Module
+
+    @property
+    def reconstruction(self):
+        return self.activation(self.logits)
 
 
 class Autoencoder(nn.Module):
@@ -185,6 +361,10 @@ class Autoencoder(nn.Module):
     residual : bool
     init : str
         One of :data:`INITS`.
+    random_state : int or None
+        Seeds the weights (drawn on CPU, so the same on every device) and,
+        through :attr:`random`, the dropout masks. None draws from torch's
+        global generator, as torch's own modules do.
     """
 
     def __init__(
@@ -199,15 +379,24 @@ class Autoencoder(nn.Module):
         dropout=0.0,
         residual=False,
         init="auto",
+        random_state=None,
     ):
         super().__init__()
         hidden = [int(h) for h in hidden_layer_sizes]
+        generator = None
+        if random_state is not None:
+            generator = torch.Generator().manual_seed(int(random_state))
+        self.random = RandomSource(
+            None if random_state is None else int(random_state) + 1
+        )
         params = dict(
             activation=activation,
             normalization=normalization,
             dropout=dropout,
             residual=residual,
             init=init,
+            generator=generator,
+            random=self.random,
         )
         self.encoder = Stack(
             [n_features, *hidden, n_components],
@@ -225,13 +414,20 @@ class Autoencoder(nn.Module):
     def forward(self, x):
         return self.decoder(self.encoder(x))
 
+    def parts(self, x):
+        """Return the :class:`Output` of one pass: the code and the logits."""
+        code = self.encoder(x)
+        return Output(
+            code, self.decoder.pre_activation(code), self.decoder.out_activation
+        )
+
     def named_layers(self):
         """Yield ``(name, module)`` for every layer, input to output."""
         yield from self.encoder.named_layers("encoder")
         yield from self.decoder.named_layers("decoder")
 
     def weights(self):
-        """Return the weight matrices that the L1/L2 penalties act on."""
+        """Return the weight matrices: what ``alpha`` and ``l1`` act on."""
         return [m.weight for m in self.modules() if isinstance(m, nn.Linear)]
 
 

@@ -1,23 +1,27 @@
-"""The private skorch net that trains the autoencoder, and its training driver.
+"""The private skorch net that trains the autoencoder.
 
-The estimator talks to this module through :func:`build_net` and
-:func:`fit_net`; the data it trains on comes from :mod:`skae._data` and
-inference runs in :mod:`skae._inference`. skorch is extended only through its
-documented hooks: ``get_dataset``, ``get_iterator``, ``train_split``,
+The estimator builds it with :func:`build_net` and trains it with
+:func:`skae._training.train`; the data it trains on comes from
+:mod:`skae._data`, the loss from :mod:`skae._objective`, and inference runs in
+:mod:`skae._inference`. skorch is extended only through its documented hooks:
+``get_dataset``, ``get_iterator``, ``train_split``, ``infer``,
 ``train_step_single``, ``validation_step``, ``get_loss`` and callbacks.
 """
 
-import copy
-from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, GradientNormClipping, ProgressBar
+from skorch.callbacks import (
+    Callback,
+    GradientNormClipping,
+    PassthroughScoring,
+    ProgressBar,
+)
 
 from ._data import BatchIterator, HoldoutSplit, Rows
 from ._modules import Autoencoder
-from ._penalties import l1_penalty, l2_penalty
-from ._runtime import seeded
+from ._objective import Objective
 from ._schedules import make_scheduler
 from .callbacks import (
     GradientMonitor,
@@ -25,72 +29,74 @@ from .callbacks import (
     Stopper,
     TrainingGuard,
     ValueClipping,
-    _Diverged,
 )
-from .exceptions import TrainingDivergedError
-
-#: Factor applied to the learning rate after a divergence.
-RESTART_LR_FACTOR = 0.1
 
 #: Fused optimizers run on CPU from torch 2.4; older versions use ``foreach``.
 _FUSED_ON_CPU = tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 4)
 
+#: skorch ``param_groups`` patterns of the parameters ``alpha`` leaves alone:
+#: biases and normalization parameters. The rest are the weight matrices.
+_NO_DECAY = ("*bias", "*norm.weight")
+
 
 class AutoencoderNet(NeuralNet):
-    """skorch net whose loss is the reconstruction error plus named penalties.
+    """skorch net that reconstructs its input under a composable objective.
 
-    Extension points used (skorch's documented hooks): ``get_dataset``,
-    ``get_iterator``, ``train_step_single``, ``validation_step`` and
-    ``get_loss``; the split is the ``train_split`` parameter. The loss is the
-    sum of the terms returned by :meth:`loss_terms`; add a term by overriding
-    it.
+    The net's ``criterion`` builds an :class:`~skae._objective.Objective`
+    from the estimator's parameters: the
+    loss of a batch is the weighted sum of its terms, and each term's value
+    is recorded per batch as ``train_<name>`` (averaged per epoch by a
+    ``PassthroughScoring`` callback). ``infer`` returns the module's
+    :class:`~skae._modules.Output` (code and logits) for the terms to read.
 
     Parameters
     ----------
     alpha : float
-        Weight of ``0.5 * sum(W ** 2) / n_train`` over all weight matrices
-        (L2), where ``n_train`` is the number of training rows.
-    l1 : float
-        Weight of ``sum(abs(W)) / n_train`` over all weight matrices (L1).
+        L2 penalty, applied as the optimizer's ``weight_decay`` of
+        ``alpha / n_train`` on the weight matrices only, ``n_train`` being
+        the number of rows of the current training pass.
     seed : int
-        Seeds the generator that shuffles batches.
+        Seeds the generator that shuffles batches (the module and the
+        validation split have generators of their own).
     """
 
-    def __init__(self, *args, alpha=0.0, l1=0.0, seed=0, **kwargs):
+    def __init__(self, *args, alpha=0.0, seed=0, **kwargs):
         super().__init__(*args, **kwargs)
         self.alpha = alpha
-        self.l1 = l1
         self.seed = seed
 
     def initialize(self):
         super().initialize()
         self.generator_ = torch.Generator().manual_seed(self.seed)
-        self.weights_ = self.module_.weights()
-        self.penalty_gradients_ = []
         return self
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        # The cached weight list must point at the unpickled module's tensors.
-        if "module_" in self.__dict__:
-            self.weights_ = self.module_.weights()
 
     # ------------------------------------------- training state (persistence)
 
     def get_rng_states(self):
         """Return the states of the generators training draws from, by role.
 
-        ``"batch_order"`` shuffles the batches; ``"validation_split"``, with a
+        ``"batch_order"`` shuffles the batches; ``"module"`` draws dropout
+        masks (on the training device); ``"validation_split"``, with a
         validation split, chooses the held-out rows of each call.
         """
-        states = {"batch_order": self.generator_.get_state()}
+        states = {
+            "batch_order": self.generator_.get_state(),
+            "module": self.module_.random.get(torch.device(self.device)).get_state(),
+        }
         if self.train_split is not None:
             states["validation_split"] = self.train_split.generator.get_state()
         return states
 
     def set_rng_states(self, states):
-        """Restore states from :meth:`get_rng_states` (the same roles)."""
+        """Restore states from :meth:`get_rng_states` (the same roles).
+
+        A missing ``"module"`` state (a file written before skae had one)
+        leaves the module's generator as seeded.
+        """
         self.generator_.set_state(states["batch_order"])
+        if "module" in states:
+            device = torch.device(self.device)
+            self.module_.random.get(device).set_state(states["module"])
         if self.train_split is not None:
             self.train_split.generator.set_state(states["validation_split"])
 
@@ -119,77 +125,56 @@ class AutoencoderNet(NeuralNet):
 
     def get_iterator(self, dataset, training=False):
         if training:
-            # The penalties are divided by the number of training rows.
-            self.n_train_ = len(dataset)
+            # Penalties on the weights are divided by the number of rows.
+            n_train = len(dataset)
+            self.criterion_.n_train = n_train
+            for group in self.optimizer_.param_groups:
+                if group.get("decay"):
+                    group["weight_decay"] = self.alpha / n_train
         return BatchIterator(
             dataset, self.batch_size, shuffle=training, generator=self.generator_
         )
 
-    def loss_terms(self, X_pred, X, training):
-        """Return the named terms of the loss, as a dict of scalar tensors.
-
-        ``reconstruction`` always; when training, ``l2`` and ``l1`` for the
-        penalties that are on. The penalties are single autograd nodes (see
-        :mod:`skae._penalties`) whose gradients also land in
-        ``penalty_gradients_``.
-        """
-        terms = {"reconstruction": self.criterion_(X_pred, X)}
-        if training and self.alpha:
-            coef = self.alpha / self.n_train_
-            terms["l2"] = l2_penalty(self.weights_, coef, self.penalty_gradients_)
-        if training and self.l1:
-            coef = self.l1 / self.n_train_
-            terms["l1"] = l1_penalty(self.weights_, coef, self.penalty_gradients_)
-        return terms
+    def infer(self, x, **fit_params):
+        """Return the module's :class:`~skae._modules.Output` for the batch."""
+        return self.module_.parts(x)
 
     def train_step_single(self, batch, **fit_params):
         """Forward, loss and backward for one batch whose target is itself.
 
-        Unlike skorch's default, the modules switch to training mode only when
-        they are not in it already (``Module.train`` walks every submodule, a
+        Unlike skorch's default, the module switches to training mode only when
+        it is not in it already (``Module.train`` walks every submodule, a
         cost paid per batch otherwise), and the batch goes to the module as it
         is: it is already a tensor on the right device.
         """
         if not self.module_.training:
-            self._set_training(True)
+            self.module_.train()
         Xi, _ = batch
-        self.penalty_gradients_ = []
-        X_pred = self.module_(Xi)
-        loss = self.get_loss(X_pred, None, X=Xi, training=True)
+        output = self.infer(Xi)
+        loss = self.get_loss(output, None, X=Xi, training=True)
         loss.backward()
-        return {"loss": loss, "y_pred": X_pred}
+        return {"loss": loss, "y_pred": output}
 
     def validation_step(self, batch, **fit_params):
         """Loss of one validation batch, in eval mode, without gradients."""
         if self.module_.training:
-            self._set_training(False)
+            self.module_.eval()
         Xi, _ = batch
         with torch.no_grad():
-            X_pred = self.module_(Xi)
-            loss = self.get_loss(X_pred, None, X=Xi, training=False)
-        return {"loss": loss, "y_pred": X_pred}
+            output = self.infer(Xi)
+            loss = self.get_loss(output, None, X=Xi, training=False)
+        return {"loss": loss, "y_pred": output}
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        terms = self.loss_terms(y_pred, X, training)
-        loss = terms.pop("reconstruction")
-        for term in terms.values():
-            loss = loss + term
+        """The objective's loss; training records each term of the batch."""
+        loss, values = self.criterion_(X, y_pred, self.module_, training)
+        if training:
+            for name, value in values.items():
+                self.history.record_batch(f"train_{name}", value.item())
         return loss
 
 
-@dataclass
-class TrainReport:
-    """What happened during :func:`train`."""
-
-    stopped_early: bool = False
-    interrupted: bool = False
-    restarts: list = field(default_factory=list)
-    warnings: list = field(default_factory=list)
-    #: Reconstruction error in scaled units, eval mode (set by the estimator).
-    error: float | None = None
-
-
-def _optimizer(solver, momentum, alpha, device):
+def _optimizer(solver, momentum, device):
     """Return the optimizer class and its settings for ``solver``."""
     fused = {"fused": True}
     if device.type == "cpu" and not _FUSED_ON_CPU:
@@ -197,8 +182,7 @@ def _optimizer(solver, momentum, alpha, device):
     if solver == "adam":
         return torch.optim.Adam, fused
     if solver == "adamw":
-        # Decoupled weight decay replaces the L2 term of the loss.
-        return torch.optim.AdamW, {**fused, "weight_decay": alpha}
+        return torch.optim.AdamW, fused
     if solver == "sgd":
         return torch.optim.SGD, {
             **fused,
@@ -217,15 +201,17 @@ def build_net(params, n_features, n_components, seed, device, validate):
         The estimator's ``get_params()``.
     n_features, n_components : int
     seed : int
-        Seeds batch shuffling and the validation split.
+        Seeds the weights, dropout, batch shuffling and the validation split
+        (each from a generator of its own).
     device : torch.device
     validate : bool
-        Hold out ``validation_fraction`` and stop early on the validation loss.
+        Hold out ``validation_fraction`` in ``fit``, stop early on the
+        validation loss and restore the weights of its best epoch.
     """
     p = params
+    objective = Objective(p)  # for the names of its terms
     monitor = "valid_loss" if validate else "train_loss"
-    split_gen = torch.Generator().manual_seed(seed + 1)
-    optimizer, opt_kwargs = _optimizer(p["solver"], p["momentum"], p["alpha"], device)
+    optimizer, opt_kwargs = _optimizer(p["solver"], p["momentum"], device)
     callbacks = [
         ("lr", LearningRateMonitor()),
         ("gradient_monitor", GradientMonitor()),
@@ -236,56 +222,69 @@ def build_net(params, n_features, n_components, seed, device, validate):
         )
     if p["clip_value"] is not None:
         callbacks.append(("grad_value_clipping", ValueClipping(p["clip_value"])))
-    scheduler = make_scheduler(
-        p["lr_schedule"], p["lr_schedule_params"], p["max_iter"], monitor
-    )
+    for name in objective.names:
+        key = f"train_{name}"
+        callbacks.append((key, PassthroughScoring(name=key, on_train=True)))
+    callbacks.append(("guard", TrainingGuard()))
+    scheduler = make_scheduler(p["lr_schedule"], p["lr_schedule_params"], p["max_iter"])
     if scheduler is not None:
         callbacks.append(("lr_scheduler", scheduler))
-    callbacks.append(("guard", TrainingGuard(monitor=monitor)))
     stopper = Stopper(
         monitor=monitor,
         patience=p["n_iter_no_change"],
         threshold=p["tol"],
         threshold_mode="abs",
-        sink=print,
+        load_best=validate,
     )
     callbacks.append(("early_stopping", stopper))
     if p["verbose"] >= 2:
         callbacks.append(("progress_bar", ProgressBar()))
-    callbacks.extend(_user_callbacks(p["callbacks"], callbacks))
+    callbacks.extend(_user_callbacks(p["callbacks"], callbacks, objective))
+    # With the reconstruction alone, train_reconstruction is train_loss.
+    quiet = ["grad_norms", "train_batch_count", "valid_batch_count", "restart"]
+    if objective.names == ["reconstruction"]:
+        quiet.append("train_reconstruction")
+    decay = {"decay": True, "weight_decay": 0.0}
     net = AutoencoderNet(
         module=Autoencoder,
         module__n_features=n_features,
         module__n_components=n_components,
         module__hidden_layer_sizes=tuple(p["hidden_layer_sizes"]),
         module__activation=p["activation"],
-        module__output_activation=p["output_activation"],
+        module__output_activation=_output_activation(p),
         module__normalization=p["normalization"],
         module__dropout=p["dropout"],
         module__residual=p["residual"],
         module__init=p["init"],
-        criterion=torch.nn.MSELoss,
+        module__random_state=seed,
+        criterion=partial(Objective, p),
         optimizer=optimizer,
+        optimizer__param_groups=[
+            (pattern, {"weight_decay": 0.0}) for pattern in _NO_DECAY
+        ]
+        + [("*", decay)],
         lr=p["learning_rate_init"],
         max_epochs=p["max_iter"],
         batch_size=p["batch_size"],
-        train_split=HoldoutSplit(p["validation_fraction"], split_gen)
+        train_split=HoldoutSplit(
+            p["validation_fraction"], torch.Generator().manual_seed(seed + 2)
+        )
         if validate
         else None,
         callbacks=callbacks,
-        callbacks__print_log__keys_ignored=[
-            "grad_norms",
-            "train_batch_count",
-            "valid_batch_count",
-        ],
-        alpha=0.0 if p["solver"] == "adamw" else p["alpha"],
-        l1=p["l1"],
-        seed=seed,
+        callbacks__print_log__keys_ignored=quiet,
+        alpha=p["alpha"],
+        seed=seed + 3,
         verbose=int(p["verbose"] > 0),
         device=str(device),
         **{f"optimizer__{k}": v for k, v in opt_kwargs.items()},
     )
     return net
+
+
+def _output_activation(params):
+    """The decoder's output activation: a sigmoid for ``loss="bce"``."""
+    return "sigmoid" if params["loss"] == "bce" else params["output_activation"]
 
 
 #: Names of skae's callbacks that only some settings add.
@@ -299,13 +298,18 @@ _OPTIONAL_CALLBACKS = {
 _SKORCH_CALLBACKS = {"epoch_timer", "train_loss", "valid_loss", "print_log"}
 
 
-def _user_callbacks(extra, own):
+def _user_callbacks(extra, own, objective):
     """Return the ``callbacks`` parameter's items, checked against ``own``.
 
     Each item is a skorch ``Callback`` (instance or class) or a ``(name,
     callback)`` pair whose name is not one of skae's or skorch's own.
     """
-    reserved = {name for name, _ in own} | _OPTIONAL_CALLBACKS | _SKORCH_CALLBACKS
+    reserved = (
+        {name for name, _ in own}
+        | _OPTIONAL_CALLBACKS
+        | _SKORCH_CALLBACKS
+        | {f"train_{name}" for name in objective.names}
+    )
     for item in extra or []:
         pair = isinstance(item, tuple) and len(item) == 2
         name, callback = item if pair else (None, item)
@@ -323,130 +327,3 @@ def _user_callbacks(extra, own):
                 f"callbacks ({sorted(reserved)}); choose another name."
             )
     return list(extra or [])
-
-
-def _callback(net, name):
-    return dict(net.callbacks_).get(name)
-
-
-def fit_net(
-    net, data, epochs, *, initialize, max_restarts, restore_best, remedies=None
-):
-    """Initialize ``net`` if asked, train it for ``epochs`` and diagnose the run.
-
-    Weight initialization, dropout and batch order are seeded from the net's
-    seed and the number of epochs already run, inside a forked global RNG.
-    The module is left in eval mode.
-
-    Returns
-    -------
-    TrainReport
-        With ``warnings``: the ``(category, message)`` pairs the gradient
-        monitor found in this call's epochs (suggesting ``remedies``, see
-        :meth:`GradientMonitor.diagnose`), for the caller to emit.
-    """
-    device = torch.device(net.device)
-    start = len(net.history_) if net.initialized_ else 0
-    with seeded(net.seed + start, device):
-        if initialize:
-            net.initialize()
-        report = train(
-            net, data, epochs, max_restarts=max_restarts, restore_best=restore_best
-        )
-    net.module_.eval()
-    monitor = _callback(net, "gradient_monitor")
-    report.warnings = monitor.diagnose(
-        net.history[start:], len(report.restarts), remedies
-    )
-    return report
-
-
-def train(net, data, epochs, *, max_restarts, restore_best=True):
-    """Run ``epochs`` epochs of ``net`` on ``data`` (a :class:`Rows` or tensor).
-
-    Divergence (a NaN or infinite loss or gradient norm) rolls the module back
-    to the guard's safe state (the lowest training loss seen, the initial
-    weights included), multiplies the learning rate by
-    :data:`RESTART_LR_FACTOR`, rebuilds the optimizer and continues, at most
-    ``max_restarts`` times. A real
-    KeyboardInterrupt stops training and restores the best weights. With a
-    validation split and ``restore_best``, the weights of the epoch with the
-    best validation loss are restored at the end, whatever ended training.
-
-    Returns
-    -------
-    TrainReport
-    """
-    snapshot = _snapshot(net)
-    try:
-        return _train(net, data, epochs, max_restarts, restore_best)
-    except Exception:
-        _restore(net, snapshot)
-        raise
-
-
-def _snapshot(net):
-    return (
-        copy.deepcopy(net.module_.state_dict()),
-        copy.deepcopy(net.optimizer_.state_dict()),
-        len(net.history),
-    )
-
-
-def _restore(net, snapshot):
-    module_state, optimizer_state, n_epochs = snapshot
-    net.module_.load_state_dict(module_state)
-    net.initialize_optimizer()
-    net.optimizer_.load_state_dict(optimizer_state)
-    del net.history[n_epochs:]
-
-
-def _train(net, data, epochs, max_restarts, restore_best):
-    report = TrainReport()
-    guard = _callback(net, "guard")
-    stopper = _callback(net, "early_stopping")
-    target = len(net.history) + epochs
-    while len(net.history) < target:
-        net.max_epochs = target - len(net.history)
-        try:
-            net.partial_fit(data)
-        except _Diverged as signal:
-            if len(report.restarts) >= max_restarts:
-                raise TrainingDivergedError(
-                    f"Training diverged: the training loss was {signal.loss} at "
-                    f"epoch {signal.epoch} after {len(report.restarts)} restart(s) "
-                    f"(max_restarts={max_restarts}), the last with learning rate "
-                    f"{net.optimizer_.param_groups[0]['lr']:.3g}. Try a lower "
-                    "learning_rate_init, max_grad_norm=1.0, normalization='batch', "
-                    "or solver='adam'."
-                ) from None
-            _drop_partial_epoch(net)
-            net.module_.load_state_dict(guard.safe_state_)
-            lr = net.optimizer_.param_groups[0]["lr"] * RESTART_LR_FACTOR
-            base = net.lr * RESTART_LR_FACTOR ** (len(report.restarts) + 1)
-            net.initialize_optimizer()
-            for group in net.optimizer_.param_groups:
-                group["lr"] = lr
-                group["initial_lr"] = base
-            report.restarts.append((signal.epoch, signal.loss, lr))
-            if net.verbose:
-                print(
-                    f"Restart {len(report.restarts)}/{max_restarts}: the training "
-                    f"loss was {signal.loss:.4g} at epoch {signal.epoch}; going on "
-                    f"from the last safe weights with learning rate {lr:.3g}."
-                )
-            continue
-        if stopper.misses_ >= stopper.patience:
-            report.stopped_early = True
-        elif len(net.history) < target or "train_loss" not in net.history[-1]:
-            report.interrupted = True
-            _drop_partial_epoch(net)
-        break
-    if report.interrupted or (restore_best and net.train_split is not None):
-        net.module_.load_state_dict(guard.best_state_)
-    return report
-
-
-def _drop_partial_epoch(net):
-    if len(net.history) and "train_loss" not in net.history[-1]:
-        del net.history[-1]

@@ -7,6 +7,8 @@ import torch
 from skorch.callbacks import LRScheduler
 from torch.optim import lr_scheduler
 
+from .callbacks import monitored_loss
+
 SCHEDULES = {
     "exponential": lr_scheduler.ExponentialLR,
     "linear": lr_scheduler.LinearLR,
@@ -131,11 +133,37 @@ class ResumingLRScheduler(LRScheduler):
         super().on_train_begin(net, **kwargs)
 
 
-def make_scheduler(name, params, max_iter, monitor):
-    """Return a skorch ``LRScheduler`` callback, or None for ``"constant"``."""
+def make_scheduler(name, params, max_iter):
+    """Return a skorch ``LRScheduler`` callback, or None for ``"constant"``.
+
+    ``"plateau"`` watches :func:`~skae.callbacks.monitored_loss`: the
+    validation loss when there is one, else the training loss.
+    """
     if name == "constant":
         return None
     kwargs = {**default_schedule_params(name, max_iter), **(params or {})}
     return ResumingLRScheduler(
-        policy=SCHEDULES[name], monitor=monitor, event_name=None, **kwargs
+        policy=SCHEDULES[name], monitor=monitored_loss, event_name=None, **kwargs
     )
+
+
+def scale_rates(optimizer, scheduler, factor):
+    """Multiply every learning rate of ``optimizer`` and ``scheduler`` by ``factor``.
+
+    After a divergence training goes on with the same optimizer and scheduler
+    at a lower rate. The schedules keep their position: the chainable ones
+    (exponential, linear, step, cosine) step from the group's current rate,
+    the closed-form warm restarts from ``base_lrs``, and both cosine
+    schedules' floor ``eta_min`` is scaled too, so the whole curve from here
+    on is ``factor`` times the one it replaces.
+    """
+    for group in optimizer.param_groups:
+        group["lr"] *= factor
+        if "initial_lr" in group:
+            group["initial_lr"] *= factor
+    if scheduler is None:
+        return
+    if hasattr(scheduler, "base_lrs"):
+        scheduler.base_lrs = [lr * factor for lr in scheduler.base_lrs]
+    if hasattr(scheduler, "eta_min"):
+        scheduler.eta_min *= factor

@@ -28,13 +28,12 @@ class GradientMonitor(Callback):
     bias and normalization parameters together). Norms are measured before any
     gradient clipping, so this callback must come before the clipping callbacks.
 
-    The gradient measured is that of the reconstruction loss: when the net
-    exposes ``penalty_gradients_`` (skae's net does: the gradients its L1/L2
-    penalties contributed to the current step, one list per penalty, in the
-    order of the net's ``weights_``), those are subtracted first.
-    A penalty's gradient is proportional to the weights themselves and would
-    otherwise hide vanishing gradients: a deep sigmoid net whose first layer
-    gets no signal from the data still shows a healthy-looking norm there.
+    The gradient measured is that of the training loss, which in skae does
+    not include ``alpha``: the L2 penalty is weight decay applied inside the
+    optimizer's step. A penalty's gradient is proportional to the weights
+    themselves and would otherwise hide vanishing gradients: a deep sigmoid
+    net whose first layer gets no signal from the data would still show a
+    healthy-looking norm there.
 
     The cost is two tensor operations per batch and no synchronization: the
     per-parameter norms stay on the device until the end of the epoch.
@@ -95,10 +94,6 @@ class GradientMonitor(Callback):
         self._params = params
         self._index = index.to(params[0].device)
         self._batches = []
-        # Positions of the penalized weight matrices among the parameters, in
-        # the order of the net's ``weights_``.
-        position = {id(p): i for i, p in enumerate(params)}
-        self._weights = [position[id(w)] for w in getattr(net, "weights_", [])]
 
     def on_epoch_begin(self, net, **kwargs):
         self._batches = []
@@ -109,13 +104,6 @@ class GradientMonitor(Callback):
         grads = [
             p.grad if p.grad is not None else torch.zeros_like(p) for p in self._params
         ]
-        penalties = getattr(net, "penalty_gradients_", None)
-        if penalties:
-            data = [grads[i] for i in self._weights]
-            for penalty in penalties:
-                data = torch._foreach_sub(data, penalty)
-            for i, g in zip(self._weights, data):
-                grads[i] = g
         # One fused kernel per batch; the per-layer reduction waits for the
         # epoch's end, so the training loop pays two small ops per step.
         self._batches.append(torch.stack(torch._foreach_norm(grads)))
@@ -276,7 +264,7 @@ class ValueClipping(Callback):
 
 
 class _Diverged(Exception):
-    """Internal signal: the training loss became NaN or infinite."""
+    """Internal signal: the training loss or a gradient norm became non-finite."""
 
     def __init__(self, epoch, loss):
         super().__init__(epoch, loss)
@@ -285,49 +273,44 @@ class _Diverged(Exception):
 
 
 class TrainingGuard(Callback):
-    """Keep the best and the safe weights; stop on a non-finite loss.
+    """Keep the weights of the lowest training loss; stop when training diverges.
 
-    Two in-memory copies of the module's weights are kept (on the device):
-
-    - the *best* state, of the epoch with the lowest ``monitor`` value, which
-      the estimator restores after early stopping on the validation loss or a
-      Ctrl-C;
-    - the *safe* state, of the epoch with the lowest training loss, the
-      initial weights included (scored by the loss of the very first batch).
-      After a divergence training restarts from it: the last epoch before a
-      blow-up is often finite but already ruined.
+    One in-memory copy of the module's weights is kept (on the device): the
+    *best* state, of the epoch with the lowest training loss, the initial
+    weights included (scored by the loss of the very first batch). After a
+    divergence training restarts from it (the last epoch before a blow-up is
+    often finite but already ruined), and after a Ctrl-C it is restored.
+    Each training call (``fit``, or one ``partial_fit``) starts afresh from
+    the weights it begins with.
 
     A non-finite training loss in any batch, or a non-finite epoch loss or
     gradient norm (recorded by :class:`GradientMonitor`, which must come
-    first), raises an internal signal that the estimator turns into a restart.
-
-    Parameters
-    ----------
-    monitor : str, default="train_loss"
-        History key that defines the best epoch.
+    first), raises an internal signal that the training driver turns into a
+    restart. The epoch that runs after a restart records ``restart`` (how
+    many restarts preceded it) in the history.
     """
 
-    def __init__(self, monitor="train_loss"):
-        self.monitor = monitor
-
     def on_train_begin(self, net, **kwargs):
-        if not hasattr(self, "best_state_"):
-            state = _copy_state(net.module_)
-            self.best_state_ = self.safe_state_ = state
-            self.best_score_ = math.inf
-            self.safe_score_ = None
-            self.best_epoch_ = 0
+        self.best_state_ = _copy_state(net.module_)
+        self.best_loss_ = None
+        self.best_epoch_ = len(net.history)
+        self.restarts_pending_ = 0
 
-    def on_batch_end(self, net, batch=None, training=False, loss=None, **kwargs):
+    def on_epoch_begin(self, net, **kwargs):
+        if self.restarts_pending_:
+            net.history.record("restart", self.restarts_pending_)
+            self.restarts_pending_ = 0
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
         if not training:
             return
         # skorch has just recorded loss.item(): reading it back avoids a
         # second device synchronization per batch.
         value = net.history[-1]["batches"][-1]["train_loss"]
         if not math.isfinite(value):
-            raise _Diverged(len(net.history), value)
-        if self.safe_score_ is None:
-            self.safe_score_ = value
+            raise _Diverged(net.history[-1]["epoch"], value)
+        if self.best_loss_ is None:
+            self.best_loss_ = value
 
     def on_epoch_end(self, net, **kwargs):
         row = net.history[-1]
@@ -336,22 +319,31 @@ class TrainingGuard(Callback):
         if not (math.isfinite(train_loss) and all(map(math.isfinite, norms))):
             # A finite loss with infinite gradients is a blow-up in progress.
             raise _Diverged(row["epoch"], train_loss)
-        state = None
-        if self.safe_score_ is None or train_loss <= self.safe_score_:
-            state = _copy_state(net.module_)
-            self.safe_state_, self.safe_score_ = state, train_loss
-        score = row.get(self.monitor, math.nan)
-        if score < self.best_score_:
-            self.best_state_ = state if state is not None else _copy_state(net.module_)
-            self.best_score_, self.best_epoch_ = score, row["epoch"]
+        if train_loss <= self.best_loss_:
+            self.best_state_ = _copy_state(net.module_)
+            self.best_loss_, self.best_epoch_ = train_loss, row["epoch"]
 
 
 def _copy_state(module):
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
+def monitored_loss(net):
+    """The loss the last epoch is judged by: validation loss if any, else training.
+
+    ``lr_schedule="plateau"`` watches it: a model fitted with
+    ``early_stopping`` validates during ``fit`` but not during ``partial_fit``.
+    """
+    row = net.history[-1]
+    return row["valid_loss"] if "valid_loss" in row else row["train_loss"]
+
+
 class Stopper(EarlyStopping):
-    """skorch's ``EarlyStopping`` that logs the last epoch and names ``tol``.
+    """skorch's ``EarlyStopping`` that the training driver can read and pause.
+
+    ``stopped_`` tells the driver that this callback, not a user callback or
+    a Ctrl-C, raised the ``KeyboardInterrupt``; ``active=False`` (set by the
+    driver for ``partial_fit``, whose call is one epoch) never stops.
 
     skorch prints the epoch table from its ``print_log`` callback, which runs
     after every other callback; stopping raises before it, so the row of the
@@ -360,18 +352,26 @@ class Stopper(EarlyStopping):
     ``tol`` (the ``threshold``).
     """
 
+    active = True
+
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        self.stopped_ = False
+
     def on_epoch_end(self, net, **kwargs):
-        score = net.history[-1, self.monitor]
-        if self._is_score_improved(score) or self.misses_ + 1 < self.patience:
+        if not self.active:
+            return
+        improved = net.history[-1, self.monitor] < self.dynamic_threshold_
+        if improved or self.misses_ + 1 < self.patience:
             return super().on_epoch_end(net, **kwargs)
         self.misses_ += 1
         if net.verbose:
             print_log = dict(net.callbacks_).get("print_log")
             if print_log is not None:
                 print_log.on_epoch_end(net, **kwargs)
-            self._sink(
+            self.sink(
                 f"Stopping: {self.monitor} has not gone below its best minus "
-                f"tol={self.threshold:g} for {self.patience} epochs.",
-                verbose=net.verbose,
+                f"tol={self.threshold:g} for {self.patience} epochs."
             )
+        self.stopped_ = True
         raise KeyboardInterrupt

@@ -36,7 +36,7 @@ from safetensors.torch import save as save_bytes
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
-from . import _format, _net, _runtime
+from . import _format, _inference, _net, _runtime, _training
 from ._checks import hidden_sizes
 from ._estimator import AutoencoderTransformer
 from ._scaling import Scaling
@@ -72,6 +72,7 @@ _FITTED_KEYS = {
     "n_restarts_",
     "mean_",
     "scale_",
+    "stop_reason_",  # format 1.2
 }
 _NET_KEYS = {"seed", "validate", "device"}
 _OPTIMIZER_KEYS = {"param_groups", "state"}
@@ -141,6 +142,7 @@ def save(estimator, path):
         "n_iter_": int(estimator.n_iter_),
         "loss_curve_": [float(v) for v in estimator.loss_curve_],
         "n_restarts_": int(estimator.n_restarts_),
+        "stop_reason_": str(getattr(estimator, "stop_reason_", "max_iter")),
         "mean_": [float(v).hex() for v in np.asarray(estimator.mean_, np.float64)],
         "scale_": [float(v).hex() for v in np.asarray(estimator.scale_, np.float64)],
     }
@@ -251,27 +253,40 @@ def load(path):
     """
     path = Path(path)
     doc = _format.read_json(path)
-    _format.check_keys(doc, _TOP_KEYS, JSON_FILE, optional={"output_config"})
-    _format.check_format(doc)
+    # Keys a newer minor version added: optional, ignored with a warning.
+    ignored = [] if _format.check_format(doc) else None
+    doc = _format.check_keys(
+        doc, _TOP_KEYS, JSON_FILE, optional={"output_config"}, ignored=ignored
+    )
     estimator = AutoencoderTransformer(**_format.decode_params(doc["params"]))
     estimator._validate_params()
-    fitted = _read_fitted(doc["fitted"], estimator)
+    fitted = _read_fitted(doc["fitted"], estimator, ignored)
     tensors = _format.check_keys(
-        doc["tensors"], {WEIGHTS_FILE, TRAINING_FILE}, "tensors"
+        doc["tensors"], {WEIGHTS_FILE, TRAINING_FILE}, "tensors", ignored=ignored
     )
-    sha256 = _format.check_keys(doc["sha256"], {WEIGHTS_FILE, TRAINING_FILE}, "sha256")
+    sha256 = _format.check_keys(
+        doc["sha256"], {WEIGHTS_FILE, TRAINING_FILE}, "sha256", ignored=ignored
+    )
     weights = _format.read_tensors(path, WEIGHTS_FILE, tensors[WEIGHTS_FILE], sha256)
     training = _format.read_tensors(path, TRAINING_FILE, tensors[TRAINING_FILE], sha256)
 
-    net = _rebuild_net(estimator, doc["net"], fitted["n_features_in_"])
+    net = _rebuild_net(estimator, doc["net"], fitted["n_features_in_"], ignored)
     _load_module(net.module_, weights)
     net.history_ = History(_format.read_history(doc["history"], fitted["n_iter_"]))
     scheduler = _build_scheduler(net, doc["scheduler"])
-    _load_optimizer(net, doc["optimizer"], training)
+    _load_optimizer(net, doc["optimizer"], training, ignored)
     if scheduler is not None:
         scheduler.load_state_dict(doc["scheduler"])
-    _load_generators(net, training)
+    _load_generators(net, training, ignored)
     net.module_.eval()
+    if ignored:
+        warnings.warn(
+            f"{JSON_FILE} has format_version={doc['format_version']!r}, newer "
+            f"than this skae's {'{}.{}'.format(*FORMAT_VERSION)}; its optional "
+            f"content {ignored} was ignored. Upgrade skae to read all of it.",
+            UserWarning,
+            stacklevel=2,
+        )
 
     scaling = Scaling(estimator.scaling)
     scaling.mean_, scaling.scale_ = fitted.pop("mean_"), fitted.pop("scale_")
@@ -281,6 +296,7 @@ def load(path):
     estimator.mean_, estimator.scale_ = scaling.mean_, scaling.scale_
     estimator.net_ = net
     estimator.history_ = net.history
+    estimator._float64 = _inference.Float64Copies()
     estimator._fit_params = estimator.get_params(deep=False)
     output = doc.get("output_config", {})
     if not isinstance(output, dict) or not all(
@@ -343,9 +359,15 @@ def _same(a, b):
             return False  # treated as changed: the fitted value is saved
 
 
-def _read_fitted(doc, estimator):
+def _read_fitted(doc, estimator, ignored):
     """Return the fitted attributes described by ``doc``, checked."""
-    _format.check_keys(doc, _FITTED_KEYS, "fitted", optional={"feature_names_in_"})
+    doc = _format.check_keys(
+        doc,
+        _FITTED_KEYS,
+        "fitted",
+        optional={"feature_names_in_", "stop_reason_"},
+        ignored=ignored,
+    )
     n_features = _format.positive_int(doc, "n_features_in_")
     n_components = _format.positive_int(doc, "n_components_")
     if n_components > n_features or n_components != estimator.n_components:
@@ -360,6 +382,9 @@ def _read_fitted(doc, estimator):
         "n_iter_": _format.non_negative_int(doc, "n_iter_"),
         "loss_curve_": _format.float_list(doc, "loss_curve_"),
         "n_restarts_": _format.non_negative_int(doc, "n_restarts_"),
+        "stop_reason_": _format.one_of(
+            doc, "stop_reason_", _training.STOP_REASONS, default="max_iter"
+        ),
         "mean_": _format.float64_array(doc, "mean_", n_features),
         "scale_": _format.float64_array(doc, "scale_", n_features),
     }
@@ -378,9 +403,9 @@ def _read_fitted(doc, estimator):
     return fitted
 
 
-def _rebuild_net(estimator, doc, n_features):
+def _rebuild_net(estimator, doc, n_features, ignored):
     """Build and initialize the net as ``fit`` did; the weights come later."""
-    _format.check_keys(doc, _NET_KEYS, "net")
+    doc = _format.check_keys(doc, _NET_KEYS, "net", ignored=ignored)
     seed, validate = doc["seed"], doc["validate"]
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"{JSON_FILE}: net seed must be an int >= 0; got {seed!r}.")
@@ -396,9 +421,7 @@ def _rebuild_net(estimator, doc, n_features):
         device=device,
         validate=validate,
     )
-    with _runtime.seeded(seed, device):
-        net.initialize()
-    return net
+    return net.initialize()
 
 
 def _load_device(device):
@@ -433,9 +456,9 @@ def _load_module(module, weights):
     module.load_state_dict(weights, strict=True)
 
 
-def _load_optimizer(net, doc, training):
+def _load_optimizer(net, doc, training, ignored):
     """Restore the optimizer's state (moments, step counts, learning rate)."""
-    _format.check_keys(doc, _OPTIMIZER_KEYS, "optimizer")
+    doc = _format.check_keys(doc, _OPTIMIZER_KEYS, "optimizer", ignored=ignored)
     current = net.optimizer_.state_dict()
     groups = doc["param_groups"]
     if not isinstance(groups, list) or len(groups) != len(current["param_groups"]):
@@ -512,10 +535,17 @@ def _build_scheduler(net, state):
     return scheduler
 
 
-def _load_generators(net, training):
+def _load_generators(net, training, ignored):
     roles = set(net.get_rng_states())
     expected = {f"rng.{role}" for role in roles}
     found = {k for k in training if k.startswith("rng.")}
+    # Files of format < 1.2 hold no module generator: it stays as seeded.
+    if "rng.module" not in found:
+        expected.discard("rng.module")
+        roles.discard("module")
+    if ignored is not None:  # a newer minor version may add generators
+        ignored.extend(sorted(found - expected))
+        found &= expected
     _format.check_tensor_names(TRAINING_FILE, found, expected, "the saved network")
     try:
         net.set_rng_states({role: training[f"rng.{role}"] for role in roles})

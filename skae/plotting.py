@@ -73,11 +73,16 @@ def _column(history, key):
 def plot_history(est, ax=None):
     """Plot the loss curves and the learning rate of a fitted autoencoder.
 
-    The training loss (and the validation loss, with ``early_stopping=True``)
-    is drawn against the epoch on a logarithmic scale; the learning rate used
-    by each epoch is drawn dashed on a twin y-axis on the right. The rate's
-    axis is logarithmic when the rate spans more than a factor 10 (step or
-    exponential schedules), linear from zero otherwise.
+    The training reconstruction error (``loss_curve_``, the
+    ``train_reconstruction`` term) and, with ``early_stopping=True``, the
+    validation loss (the same term on the held-out rows) are drawn against
+    the epoch on a logarithmic scale. When the objective has penalties
+    (``l1``, ...), the whole training objective ``train_loss`` is drawn too,
+    thin and grey. The learning rate used by each epoch is drawn dashed on a
+    twin y-axis on the right; its axis is logarithmic when the rate spans
+    more than a factor 10 (step or exponential schedules), linear from zero
+    otherwise. Epochs run after a restart (a divergence) are marked with a
+    dotted vertical line.
 
     Parameters
     ----------
@@ -116,15 +121,27 @@ def plot_history(est, ax=None):
     >>> ax.get_yscale()
     'log'
     >>> [line.get_label() for line in ax.get_lines()]
-    ['train_loss']
+    ['train_reconstruction']
     """
     history = _history(est)
     ax = _new_axes(ax)
     lines = []
-    for key in ("train_loss", "valid_loss"):
+    # Histories saved before the objective had named terms: train_loss.
+    train = "train_reconstruction" if "train_reconstruction" in history[0] else None
+    for key in (train or "train_loss", "valid_loss"):
         epochs, values = _column(history, key)
         if len(epochs):
             lines += ax.plot(epochs, values, marker=".", label=key)
+    epochs, total = _column(history, "train_loss")
+    _, reconstruction = _column(history, train or "train_loss")
+    if not np.allclose(total, reconstruction, rtol=1e-6, atol=0):
+        lines += ax.plot(
+            epochs, total, lw=1, color="0.6", label="train_loss (with penalties)"
+        )
+    restarts, _ = _column(history, "restart")
+    for i, epoch in enumerate(restarts):
+        restart = ax.axvline(epoch - 0.5, ls=":", color="0.3", lw=1, label="restart")
+        lines += [restart] if i == 0 else []
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")

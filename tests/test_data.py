@@ -1,10 +1,19 @@
 """Training data: rows, mini-batches, the validation split, memmaps."""
 
 import numpy as np
+import pytest
 import torch
 
 from skae import AutoencoderTransformer
-from skae._data import BatchIterator, HoldoutSplit, LazyRows, Rows, prepare_rows
+from skae._data import (
+    BatchIterator,
+    HoldoutSplit,
+    LazyRows,
+    Rows,
+    batch_bounds,
+    prepare_rows,
+)
+from skae._scaling import Scaling
 
 
 def test_batches_are_the_input_itself_with_no_target():
@@ -35,6 +44,19 @@ def test_a_trailing_single_row_joins_the_previous_batch():
     assert len(it) == 2
 
 
+@pytest.mark.parametrize("tail", range(1, 17))
+def test_no_batch_smaller_than_16_rows_with_batch_size_16_or_more(tail):
+    sizes = [stop - start for start, stop in batch_bounds(64 + tail, 32)]
+    assert sum(sizes) == 64 + tail
+    assert min(sizes) >= 16
+    assert sizes == ([32, 32, tail] if tail == 16 else [32, 32 + tail])
+
+
+def test_small_batch_sizes_keep_their_batches():
+    assert [b - a for a, b in batch_bounds(11, 4)] == [4, 4, 3]
+    assert [b - a for a, b in batch_bounds(10, 20)] == [10]
+
+
 def test_batch_norm_trains_when_a_batch_would_have_one_row(digits):
     est = AutoencoderTransformer(
         2,
@@ -61,9 +83,11 @@ def test_holdout_split_is_disjoint_and_cached():
 
 def test_prepare_rows_standardizes_once_into_float32():
     X = np.arange(12.0).reshape(4, 3)
-    rows = prepare_rows(X, lambda b: b - 1.0, torch.device("cpu"))
+    scaling = Scaling("center").fit(X)
+    rows = prepare_rows(X, scaling, torch.device("cpu"))
     assert rows.data.dtype == torch.float32
-    torch.testing.assert_close(rows.data, torch.as_tensor(X - 1.0, dtype=torch.float32))
+    expected = torch.as_tensor(X - X.mean(axis=0), dtype=torch.float32)
+    torch.testing.assert_close(rows.data, expected, rtol=0, atol=0)
 
 
 def test_prepare_rows_reads_a_memmap_lazily(tmp_path):
@@ -71,8 +95,9 @@ def test_prepare_rows_reads_a_memmap_lazily(tmp_path):
         tmp_path / "x.npy", mode="w+", dtype=np.float64, shape=(6, 2)
     )
     X[:] = np.arange(12.0).reshape(6, 2)
-    rows = prepare_rows(X, lambda b: b * 10, torch.device("cpu"))
+    scaling = Scaling(None).fit(X)
+    rows = prepare_rows(X, scaling, torch.device("cpu"))
     assert isinstance(rows.data, LazyRows)
     torch.testing.assert_close(
-        rows.take(torch.tensor([4, 1])), torch.tensor([[20.0, 30.0], [80.0, 90.0]])
+        rows.take(torch.tensor([4, 1])), torch.tensor([[2.0, 3.0], [8.0, 9.0]])
     )

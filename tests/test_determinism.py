@@ -1,11 +1,13 @@
 """Same random_state, same data -> bit-identical output; global RNGs untouched."""
 
 import random
+import threading
 
 import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -187,22 +189,108 @@ def test_global_torch_generator_keeps_its_sequence():
         assert torch.equal(torch.rand(3), expected)
 
 
-def test_output_independent_of_thread_count():
-    X = _data()
-    params = dict(RANDOM_PARAMS, normalization=None)
-    one = _fast(n_threads=1, **params).fit(X)
-    two = _fast(n_threads=2, **params).fit(X)
-    _assert_identical(one, two, X)
+def _state(estimator):
+    return estimator.net_.module_.state_dict()
 
 
-@pytest.mark.parametrize("normalization", ["batch", "layer"])
-def test_normalization_is_reproducible_at_a_fixed_thread_count(normalization):
-    # torch's CPU BatchNorm forward and LayerNorm weight gradient round
-    # differently with 1 and 2 threads, so bit-identical output with
-    # normalization needs the same n_threads (documented under random_state).
-    X = _data()
-    params = dict(RANDOM_PARAMS, normalization=normalization)
+def _assert_same_model(a, b, X):
+    sa, sb = _state(a), _state(b)
+    assert sa.keys() == sb.keys()
+    for name in sa:
+        assert torch.equal(sa[name], sb[name]), name
+    _assert_identical(a, b, X)
+
+
+@pytest.mark.parametrize("tail", range(1, 17))
+def test_model_independent_of_thread_count_for_every_trailing_batch(tail):
+    # 2 batches of 32 rows and a trailing one of 1 to 16: torch's float32
+    # products of 5-7 and 9-11 rows round differently with 1 and 2 threads.
+    X = _data(n=64 + tail, p=16)
+    params = dict(RANDOM_PARAMS, early_stopping=False, batch_size=32)
+    one = _fast(n_threads=1, hidden_layer_sizes=(32,), **params).fit(X)
+    two = _fast(n_threads=2, hidden_layer_sizes=(32,), **params).fit(X)
+    _assert_same_model(one, two, X)
+    assert one.history_[:, "train_loss"] == two.history_[:, "train_loss"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"normalization": "layer", "residual": True, "early_stopping": True},
+        {"max_grad_norm": 1.0, "l1": 0.1, "lr_schedule": "plateau"},
+    ],
+)
+def test_default_network_independent_of_thread_count(params):
+    X = load_digits().data[:600]  # 600 = 2 x 256 + 88
+    one = AutoencoderTransformer(8, max_iter=2, random_state=0, n_threads=1, **params)
+    two = AutoencoderTransformer(8, max_iter=2, random_state=0, n_threads=2, **params)
+    _assert_same_model(one.fit(X), two.fit(X), X)
+
+
+def test_transform_independent_of_thread_count():
+    # Inference pads batches of fewer than 16 rows, whatever their number.
+    X = _data(n=4096 + 7, p=16).astype(np.float32)
+    ae = _fast(hidden_layer_sizes=(32,)).fit(X[:200])
+    outputs = []
     for n_threads in (1, 2):
-        first = _fast(n_threads=n_threads, **params).fit(X)
-        second = _fast(n_threads=n_threads, **params).fit(X)
-        _assert_identical(first, second, X)
+        ae.set_params(n_threads=n_threads)
+        outputs.append([ae.transform(X), ae.transform(X[:7]), ae.score_samples(X)])
+    for a, b in zip(*outputs):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_memory_layout_does_not_change_the_model(dtype):
+    X = load_digits().data[:300].astype(dtype)
+    c = _fast(**RANDOM_PARAMS).fit(np.ascontiguousarray(X))
+    f = _fast(**RANDOM_PARAMS).fit(np.asfortranarray(X))
+    assert np.array_equal(c.mean_, f.mean_) and np.array_equal(c.scale_, f.scale_)
+    _assert_same_model(c, f, X)
+
+
+def test_concurrent_fits_equal_serial_fits_and_leave_threads_alone():
+    X = load_digits().data[:300]
+    params = [dict(RANDOM_PARAMS, random_state=s, n_threads=1) for s in (0, 1)]
+    serial = [_fast(**p).fit(X) for p in params]
+    torch.set_num_threads(2)
+    before = torch.get_num_threads()
+    fitted = [_fast(**p) for p in params]
+    threads = [threading.Thread(target=e.fit, args=(X,)) for e in fitted]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a, b in zip(serial, fitted, strict=True):
+        _assert_same_model(a, b, X)
+    assert torch.get_num_threads() == before
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    assert seen == [before]
+
+
+def test_concurrent_transforms_of_one_model():
+    X = load_digits().data
+    ae = _fast().fit(X[:300])
+    expected = {d: ae.transform(X.astype(d)) for d in (np.float32, np.float64)}
+    errors, results = [], []
+
+    def work(dtype):
+        try:
+            for _ in range(25):
+                results.append((dtype, ae.transform(X.astype(dtype))))
+        except Exception as exc:  # noqa: BLE001 - any error fails the test
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=work, args=(d,)) for d in (np.float32, np.float64) * 2
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for dtype, Z in results:
+        assert np.array_equal(Z, expected[dtype])

@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose
 from scipy.linalg import subspace_angles
 from sklearn.base import clone
 from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -28,17 +28,6 @@ class _Recorder(Callback):
 
     def on_epoch_begin(self, net, **kwargs):
         self.seen.append(torch.get_num_threads())
-
-
-class _Interrupt(Callback):
-    """Simulate Ctrl-C at the end of epoch ``at``."""
-
-    def __init__(self, at=3):
-        self.at = at
-
-    def on_epoch_end(self, net, **kwargs):
-        if len(net.history) == self.at:
-            raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -193,7 +182,7 @@ def test_no_convergence_warning_when_training_stops_on_tol(digits):
 @pytest.mark.parametrize(
     "params",
     [
-        {"alpha": 1.0},  # the L2 term dominates the loss on 150 rows
+        {"l1": 0.3},  # the L1 term dominates the loss on 150 rows
         {"alpha": 0.0, "dropout": 0.5},  # dropout inflates the training loss
     ],
 )
@@ -204,7 +193,8 @@ def test_learned_nothing_reads_the_reconstruction_not_the_loss(digits, params):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ae.fit(digits[:150])
-    assert min(ae.loss_curve_) > 1.0  # the training loss alone would warn
+    # The training loss alone would warn.
+    assert min(ae.history_[:, "train_loss"]) > 1.0
     assert not [w for w in caught if "learned nothing" in str(w.message)]
 
 
@@ -246,37 +236,16 @@ def test_early_stopping_validates_and_restores_best_weights(digits):
     ).fit(digits)
     valid = ae.history_[:, "valid_loss"]
     assert len(valid) == ae.n_iter_
-    guard = dict(ae.net_.callbacks_)["guard"]
+    stopper = dict(ae.net_.callbacks_)["early_stopping"]
     best = int(np.argmin(valid)) + 1
-    assert guard.best_epoch_ == best
+    assert stopper.best_epoch_ == best < ae.n_iter_
     for name, tensor in ae.net_.module_.state_dict().items():
-        assert torch.equal(tensor, guard.best_state_[name]), name
+        assert torch.equal(tensor, stopper.best_model_weights_[name]), name
     # Validation rows are 20 % of 300, training rows the rest.
     assert ae.history_[-1, "valid_batch_count"] == 1
     batches = ae.history_[-1, "batches"]
     assert sum(b.get("train_batch_size", 0) for b in batches) == 240
     assert sum(b.get("valid_batch_size", 0) for b in batches) == 60
-
-
-def test_ctrl_c_keeps_best_weights_and_warns(digits):
-    # A learning rate this high makes later epochs worse than an earlier one,
-    # so restoring the best epoch is visible.
-    ae = AutoencoderTransformer(
-        3,
-        **{**FAST, "max_iter": 20},
-        solver="sgd",
-        learning_rate_init=3.0,
-        callbacks=[("interrupt", _Interrupt(at=4))],
-    )
-    with pytest.warns(UserWarning, match="Training interrupted by user"):
-        ae.fit(digits)
-    assert ae.n_iter_ == 4
-    guard = dict(ae.net_.callbacks_)["guard"]
-    best = int(np.argmin(ae.loss_curve_)) + 1
-    assert best < 4 and guard.best_epoch_ == best
-    for name, tensor in ae.net_.module_.state_dict().items():
-        assert torch.equal(tensor, guard.best_state_[name]), name
-    assert np.isfinite(ae.transform(digits)).all()
 
 
 def test_early_stopping_is_not_reported_as_an_interruption(digits):
@@ -378,16 +347,17 @@ def test_joblib_workers_do_not_oversubscribe(digits):
 def test_early_stopping_restores_best_weights_when_max_iter_ends_training(digits):
     ae = AutoencoderTransformer(
         3,
-        **{**FAST, "max_iter": 8},
+        **{**FAST, "max_iter": 8, "batch_size": 16},
         early_stopping=True,
-        learning_rate_init=0.05,
+        learning_rate_init=0.1,
         n_iter_no_change=50,
     ).fit(digits)
     assert ae.n_iter_ == 8
-    guard = dict(ae.net_.callbacks_)["guard"]
-    assert guard.best_epoch_ == int(np.argmin(ae.history_[:, "valid_loss"])) + 1
+    stopper = dict(ae.net_.callbacks_)["early_stopping"]
+    assert stopper.best_epoch_ == int(np.argmin(ae.history_[:, "valid_loss"])) + 1
+    assert stopper.best_epoch_ < 8
     for name, tensor in ae.net_.module_.state_dict().items():
-        assert torch.equal(tensor, guard.best_state_[name]), name
+        assert torch.equal(tensor, stopper.best_model_weights_[name]), name
 
 
 @pytest.mark.parametrize(
@@ -510,3 +480,80 @@ def test_constant_data_fit_without_gradient_warnings():
     ]
     assert not [w for w in caught if "learned nothing" in str(w.message)]
     assert np.allclose(ae.inverse_transform(ae.transform(np.ones((3, 4)))), 1.0)
+
+
+def test_bce_reconstructs_data_in_unit_range_through_a_sigmoid(digits):
+    X = digits / 16.0  # pixels in [0, 1]
+    ae = AutoencoderTransformer(4, **FAST, loss="bce", scaling=None).fit(X)
+    assert isinstance(ae.decoder_.out_activation, torch.nn.Sigmoid)
+    X_hat = ae.inverse_transform(ae.transform(X))
+    assert X_hat.min() >= 0 and X_hat.max() <= 1
+    # Scores stay minus the squared error in input units, as for PCA.
+    assert_allclose(ae.score_samples(X), -np.mean((X - X_hat) ** 2, axis=1), rtol=1e-10)
+    assert ae.history_[-1, "train_loss"] > 0
+
+
+def test_fit_reads_x_twice_before_training(digits, monkeypatch):
+    from skae import _data, _scaling, _training
+
+    rows = {"read": 0, "at_training": None}
+    real_read, real_train = _scaling.read_chunk, _training.train
+
+    def read(X, index, dtype=None):
+        chunk = real_read(X, index, dtype)
+        rows["read"] += chunk.shape[0]
+        return chunk
+
+    def train(*args, **kwargs):
+        rows["at_training"] = rows["read"]
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(_scaling, "read_chunk", read)
+    monkeypatch.setattr(_data, "read_chunk", read)
+    monkeypatch.setattr(_training, "train", train)
+    AutoencoderTransformer(2, **FAST).fit(digits)
+    # One pass for the statistics and the NaN check, one to standardize.
+    assert rows["at_training"] == 2 * len(digits)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fit_transform_validates_once_and_equals_fit_then_transform(
+    digits, dtype, monkeypatch
+):
+    from skae import _estimator
+
+    calls = []
+    real = _estimator.validate_data
+    monkeypatch.setattr(
+        _estimator, "validate_data", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    X = digits.astype(dtype)
+    ae = AutoencoderTransformer(2, **FAST)
+    Z = ae.fit_transform(X)
+    assert len(calls) == 1
+    assert Z.dtype == dtype
+    assert np.array_equal(Z, ae.transform(X))
+
+
+def test_encoder_and_decoder_are_the_trained_torch_modules(digits):
+    ae = AutoencoderTransformer(3, **FAST).fit(digits)
+    assert isinstance(ae.encoder_, torch.nn.Module) and not ae.encoder_.training
+    X = digits.astype(np.float32)
+    standardized = torch.from_numpy(((X - ae.mean_) / ae.scale_).astype(np.float32))
+    with torch.no_grad():
+        Z = ae.encoder_(standardized)
+        X_hat = ae.decoder_(Z).numpy() * ae.scale_ + ae.mean_
+    assert_allclose(Z.numpy(), ae.transform(X), rtol=1e-4, atol=1e-5)
+    assert_allclose(X_hat, ae.inverse_transform(ae.transform(X)), rtol=1e-4, atol=1e-4)
+    # Working on them in PyTorch changes what transform gives, in float64 too.
+    before = ae.transform(digits)
+    with torch.no_grad():
+        ae.encoder_.out.weight.mul_(2.0)
+    assert_allclose(
+        ae.transform(digits),
+        2 * before - ae.encoder_.out.bias.detach().numpy(),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    with pytest.raises(NotFittedError):
+        _ = AutoencoderTransformer().encoder_

@@ -1,14 +1,31 @@
 """Batched inference in input units, float64 for float64 input."""
 
-from types import SimpleNamespace
+import threading
 
 import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from skae._inference import infer, inference_fn
+from skae._inference import Float64Copies, inference_fn
+from skae._inference import infer as _infer
 from skae._modules import Autoencoder
+from skae._scaling import Scaling
+
+
+def infer(module, part, X, *, mean, scale, batch_size, on_non_finite=None):
+    scaling = Scaling()
+    scaling.mean_, scaling.scale_ = np.asarray(mean), np.asarray(scale)
+    return _infer(
+        module,
+        part,
+        X,
+        scaling=scaling,
+        device="cpu",
+        copies=Float64Copies(),
+        on_non_finite=on_non_finite,
+        batch_size=batch_size,
+    )
 
 
 def test_infer_runs_in_batches_into_input_units():
@@ -16,7 +33,7 @@ def test_infer_runs_in_batches_into_input_units():
     X = np.random.RandomState(0).rand(10, 3)
     mean, scale = np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0, 2.0])
     kw = dict(mean=mean, scale=scale, batch_size=4)
-    net = SimpleNamespace(module_=module, device="cpu")
+    net = module
     Z = infer(net, "encoder", X, **kw)
     X_hat = infer(net, "decoder", Z, **kw)
     scores = infer(net, "score", X, **kw)
@@ -37,15 +54,62 @@ def test_infer_runs_in_batches_into_input_units():
 
 def test_inference_fn_runs_float64_without_touching_the_module():
     module = Autoencoder(4, 2, (3,))
-    fn = inference_fn(module, "encoder", np.float64)
+    copies = Float64Copies()
+    fn = inference_fn(module, "encoder", np.float64, copies)
     assert fn(torch.zeros(2, 4, dtype=torch.float64)).dtype == torch.float64
     assert next(module.parameters()).dtype == torch.float32
-    assert inference_fn(module, "encoder", np.float32) is module.encoder
+    assert inference_fn(module, "encoder", np.float32, copies) is module.encoder
     assert not module.training
 
 
+def test_float64_copy_is_made_once_and_follows_the_weights():
+    module = Autoencoder(4, 2, (3,)).eval()
+    copies = Float64Copies()
+    first = copies.get(module)
+    assert copies.get(module) is first  # no conversion per call
+    with torch.no_grad():
+        module.encoder.out.weight.mul_(2.0)  # e.g. fine-tuned in PyTorch
+    second = copies.get(module)
+    assert second is not first
+    torch.testing.assert_close(
+        second.encoder.out.weight, module.encoder.out.weight.double()
+    )
+
+
+def test_float64_inference_from_many_threads_at_once():
+    # Inference never changes the module, so concurrent float64 and float32
+    # calls on one model all give the serial results.
+    module = Autoencoder(16, 2, (32,)).eval()
+    X = np.random.RandomState(0).rand(64, 16)
+    kw = dict(mean=np.zeros(16), scale=np.ones(16), batch_size=8)
+    expected = {
+        dtype: infer(module, "encoder", X.astype(dtype), **kw)
+        for dtype in (np.float32, np.float64)
+    }
+    errors, results = [], []
+
+    def work(dtype):
+        try:
+            for _ in range(30):
+                results.append((dtype, infer(module, "encoder", X.astype(dtype), **kw)))
+        except Exception as exc:  # noqa: BLE001 - any error fails the test
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=work, args=(d,)) for d in (np.float32, np.float64) * 3
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for dtype, Z in results:
+        assert np.array_equal(Z, expected[dtype])
+    assert next(module.parameters()).dtype == torch.float32
+
+
 def _net():
-    return SimpleNamespace(module_=Autoencoder(3, 2, (4,)).eval(), device="cpu")
+    return Autoencoder(3, 2, (4,)).eval()
 
 
 def test_standardization_out_of_float32_range_subtracts_then_divides():
@@ -57,7 +121,7 @@ def test_standardization_out_of_float32_range_subtracts_then_divides():
     Z = infer(net, "encoder", X, mean=mean, scale=scale, batch_size=4)
     x = torch.from_numpy((X.astype(np.float64) - mean) / scale).float()
     with torch.inference_mode():
-        expected = net.module_.encoder(x).numpy()
+        expected = net.encoder(x).numpy()
     assert np.isfinite(Z).all()
     assert_allclose(Z, expected, rtol=1e-4, atol=1e-5)
 
@@ -73,7 +137,7 @@ def test_standardization_far_from_zero_keeps_the_input_precision():
     kw = dict(mean=mean, scale=scale, batch_size=16)
     Z64 = infer(net, "encoder", X, **kw)
     m64 = Autoencoder(3, 2, (4,)).double().eval()
-    m64.load_state_dict(net.module_.state_dict())
+    m64.load_state_dict(net.state_dict())
     with torch.inference_mode():
         exact = m64.encoder(torch.from_numpy((X - mean) / scale)).numpy()
     assert_allclose(Z64, exact, rtol=0, atol=1e-14)

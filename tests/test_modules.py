@@ -5,7 +5,15 @@ import pytest
 import torch
 from torch import nn
 
-from skae._modules import ACTIVATIONS, Autoencoder, Block, layer_parameter_groups
+from skae._modules import (
+    ACTIVATIONS,
+    Autoencoder,
+    BatchNorm1d,
+    Block,
+    Dropout,
+    LayerNorm,
+    layer_parameter_groups,
+)
 
 
 def test_mirrored_architecture_and_layer_names():
@@ -65,7 +73,7 @@ def test_residual_block_adds_the_input_or_its_projection():
 def test_plain_block_order_linear_norm_activation_dropout():
     block = Block(4, 3, activation="tanh", normalization="layer", dropout=0.5)
     assert isinstance(block.norm, nn.LayerNorm) and block.norm.normalized_shape == (3,)
-    assert isinstance(block.dropout, nn.Dropout) and block.dropout.p == 0.5
+    assert isinstance(block.dropout, Dropout) and block.dropout.p == 0.5
     block.eval()
     x = torch.randn(5, 4)
     torch.testing.assert_close(block(x), torch.tanh(block.norm(block.linear(x))))
@@ -117,3 +125,47 @@ def test_layer_parameter_groups_cover_all_parameters():
     assert names[0] == "encoder.0" and names[-1] == "decoder.output"
     assert {id(p) for p in params} == {id(p) for p in ae.parameters()}
     assert index.tolist() == sorted(index.tolist())
+
+
+def test_seeded_module_draws_nothing_from_the_global_generator():
+    state = torch.get_rng_state()
+    a = Autoencoder(6, 2, (16,), dropout=0.5, init="default", random_state=3)
+    b = Autoencoder(6, 2, (16,), dropout=0.5, init="default", random_state=3)
+    x = torch.randn(8, 6, generator=torch.Generator().manual_seed(0))
+    a.train(), b.train()
+    torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)  # same masks
+    assert torch.equal(torch.get_rng_state(), state)
+    c = Autoencoder(6, 2, (16,), dropout=0.5, init="default", random_state=4)
+    assert not torch.equal(a.encoder.out.weight, c.encoder.out.weight)
+
+
+def test_dropout_scales_the_kept_units():
+    source = Autoencoder(1, 1, random_state=0).random
+    drop = Dropout(0.25, source).train()
+    y = drop(torch.ones(1000, 10))
+    assert set(y.unique().tolist()) == {0.0, np.float32(1 / 0.75)}
+    assert (y == 0).float().mean().item() == pytest.approx(0.25, abs=0.02)
+
+
+@pytest.mark.parametrize(
+    "cls, ref", [(BatchNorm1d, nn.BatchNorm1d), (LayerNorm, nn.LayerNorm)]
+)
+def test_normalization_matches_torch_and_not_the_thread_count(cls, ref):
+    x = torch.randn(256, 64, generator=torch.Generator().manual_seed(0))
+    x.requires_grad_(True)
+    outputs = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        ours = cls(64)
+        y = ours(x)
+        (y * torch.arange(64)).square().sum().backward()
+        outputs.append([y.detach(), x.grad.clone(), ours.weight.grad, *ours.buffers()])
+        x.grad = None
+    torch.set_num_threads(1)
+    for a, b in zip(*outputs):
+        assert torch.equal(a, b)
+    theirs = ref(64)
+    torch.testing.assert_close(outputs[0][0], theirs(x).detach(), rtol=1e-5, atol=1e-5)
+    if cls is BatchNorm1d:
+        torch.testing.assert_close(outputs[0][-3], theirs.running_mean)
+        torch.testing.assert_close(outputs[0][-2], theirs.running_var)

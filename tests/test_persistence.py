@@ -16,6 +16,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skae import AutoencoderTransformer
+from skae._format import FORMAT_VERSION
 from skae._modules import Autoencoder
 from skae.persistence import JSON_FILE, TRAINING_FILE, WEIGHTS_FILE, load, save
 
@@ -212,7 +213,7 @@ def test_save_writes_three_files_and_overwrites(fitted, tmp_path):
 
 def test_json_is_readable_and_describes_the_model(fitted, saved):
     doc = json.loads((saved / JSON_FILE).read_text())
-    assert doc["format_version"] == "1.1"
+    assert doc["format_version"] == "{}.{}".format(*FORMAT_VERSION)
     assert set(doc["versions"]) == {"skae", "torch", "sklearn", "numpy"}
     assert doc["params"]["hidden_layer_sizes"] == {"__tuple__": [6]}
     state = fitted.net_.module_.state_dict()
@@ -345,9 +346,37 @@ def test_load_refuses_newer_major_version(saved, version):
         load(saved)
 
 
+def _add_future_keys(doc):
+    doc["format_version"] = "1.99"
+    doc["calibration"] = {"kind": "isotonic"}  # optional content of 1.99
+    doc["fitted"]["n_epochs_seen_"] = 3
+    doc["net"]["compiled"] = False
+
+
 def test_load_accepts_newer_minor_version(saved, fitted):
     _edit_json(saved, lambda d: d.update(format_version="1.7"))
     _assert_same_outputs(fitted, load(saved), _data())
+
+
+def test_newer_minor_version_with_unknown_keys_loads_with_a_warning(saved, fitted):
+    _edit_json(saved, _add_future_keys)
+    with pytest.warns(UserWarning, match="format_version='1.99'") as record:
+        loaded = load(saved)
+    message = str(record[0].message)
+    for key in ("calibration", "fitted.n_epochs_seen_", "net.compiled"):
+        assert key in message
+    _assert_same_outputs(fitted, loaded, _data())
+
+
+@pytest.mark.parametrize("version", [None, "1.0"])
+def test_unknown_keys_of_this_or_an_older_version_are_refused(saved, version):
+    def edit(doc):
+        _add_future_keys(doc)
+        doc["format_version"] = version or "{}.{}".format(*FORMAT_VERSION)
+
+    _edit_json(saved, edit)
+    with pytest.raises(ValueError, match=r"unknown keys \['calibration'\]"):
+        load(saved)
 
 
 @pytest.mark.parametrize("version", ["one", "1", "0.9", None])

@@ -73,7 +73,7 @@ class TestPlotHistory:
     def test_train_loss_on_log_axes(self, fitted):
         ax = plot_history(fitted)
         lines = ax.get_lines()
-        assert [line.get_label() for line in lines] == ["train_loss"]
+        assert [line.get_label() for line in lines] == ["train_reconstruction"]
         assert_allclose(lines[0].get_ydata(), fitted.loss_curve_, rtol=1e-12)
         assert_allclose(lines[0].get_xdata(), [1, 2, 3])
         assert ax.get_yscale() == "log"
@@ -83,7 +83,7 @@ class TestPlotHistory:
     def test_valid_loss_when_early_stopping(self, fitted_valid):
         ax = plot_history(fitted_valid)
         labels = [line.get_label() for line in ax.get_lines()]
-        assert labels == ["train_loss", "valid_loss"]
+        assert labels == ["train_reconstruction", "valid_loss"]
         assert_allclose(
             ax.get_lines()[1].get_ydata(),
             fitted_valid.history_[:, "valid_loss"],
@@ -100,7 +100,7 @@ class TestPlotHistory:
         assert ax_lr.get_yscale() == "linear"  # a constant rate, from zero
         assert ax_lr.get_ylim()[0] == 0
         legend = [t.get_text() for t in ax.get_legend().get_texts()]
-        assert legend == ["train_loss", "lr"]
+        assert legend == ["train_reconstruction", "lr"]
 
     def test_learning_rate_axes_is_log_when_rate_spans_decades(self, digits):
         est = _fit(
@@ -118,6 +118,26 @@ class TestPlotHistory:
     def test_draws_on_given_axes(self, fitted):
         _, given = plt.subplots()
         assert plot_history(fitted, ax=given) is given
+
+    def test_penalties_add_the_objective_in_grey(self, digits):
+        est = _fit(digits[0], l1=1.0)
+        lines = {line.get_label(): line for line in plot_history(est).get_lines()}
+        assert_allclose(lines["train_reconstruction"].get_ydata(), est.loss_curve_)
+        assert_allclose(
+            lines["train_loss (with penalties)"].get_ydata(),
+            est.history_[:, "train_loss"],
+        )
+
+    def test_restarts_are_marked(self, digits):
+        est = _fit(digits[0], solver="sgd", learning_rate_init=5.0, batch_size=64)
+        restarted = [row["epoch"] for row in est.history_ if "restart" in row]
+        assert restarted
+        lines = [
+            line
+            for line in plot_history(est).get_lines()
+            if line.get_label() in ("restart", "_child0") or line.get_linestyle() == ":"
+        ]
+        assert [line.get_xdata()[0] for line in lines] == [e - 0.5 for e in restarted]
 
     def test_unfitted(self):
         with pytest.raises(NotFittedError, match="AutoencoderTransformer"):

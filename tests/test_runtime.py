@@ -1,19 +1,21 @@
-"""Per-call torch settings: threads, random state, device."""
+"""Per-call torch settings: threads, interrupts, device."""
+
+import os
+import signal
+import threading
 
 import pytest
 import torch
 
-from skae._runtime import num_threads, resolve_device, seeded
+from skae._runtime import interrupt_flag, num_threads, resolve_device
 
 
-def test_seeded_restores_the_global_generator():
-    state = torch.get_rng_state()
-    with seeded(123, torch.device("cpu")):
-        a = torch.rand(3)
-    with seeded(123, torch.device("cpu")):
-        b = torch.rand(3)
-    assert torch.equal(a, b)
-    assert torch.equal(torch.get_rng_state(), state)
+def _in_new_thread(fn):
+    out = []
+    thread = threading.Thread(target=lambda: out.append(fn()))
+    thread.start()
+    thread.join()
+    return out[0]
 
 
 def test_num_threads_restores_the_setting():
@@ -23,6 +25,55 @@ def test_num_threads_restores_the_setting():
     assert torch.get_num_threads() == before
     with num_threads(None):
         assert torch.get_num_threads() == before
+
+
+def test_overlapping_blocks_restore_the_count_of_new_threads():
+    # The count new threads start with is what it was before the first block,
+    # even when a thread started inside a block (inheriting its count) is the
+    # last one to leave.
+    torch.set_num_threads(2)
+    entered, release, left = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def first():
+        with num_threads(1):
+            entered.set()
+            release.wait(10)
+        left.set()
+
+    def second():
+        seen["start"] = torch.get_num_threads()
+        with num_threads(1):
+            release.set()
+            left.wait(10)  # the second block leaves last
+        seen["end"] = torch.get_num_threads()
+
+    a = threading.Thread(target=first)
+    a.start()
+    entered.wait(10)
+    b = threading.Thread(target=second)  # starts while the first block is open
+    b.start()
+    a.join(10)
+    b.join(10)
+    assert seen["start"] == 1 == seen["end"]  # its own count, as it found it
+    assert torch.get_num_threads() == 2
+    assert _in_new_thread(torch.get_num_threads) == 2
+
+
+def test_interrupt_flag_records_a_real_sigint_only():
+    with interrupt_flag() as flag:
+        with pytest.raises(KeyboardInterrupt):
+            raise KeyboardInterrupt  # what skorch's EarlyStopping raises
+        assert not flag["sigint"]
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+        assert flag["sigint"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_interrupt_flag_outside_the_main_thread_is_never_set():
+    flags = _in_new_thread(lambda: interrupt_flag().__enter__())
+    assert flags == {"sigint": False}
 
 
 def test_cuda_without_cuda_is_a_clear_error(monkeypatch):

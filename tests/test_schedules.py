@@ -1,5 +1,6 @@
 """Learning-rate schedules: names -> torch schedulers, recorded per epoch."""
 
+import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose
@@ -11,6 +12,7 @@ from skae._schedules import (
     default_schedule_params,
     make_scheduler,
 )
+from tests.conftest import FAST
 
 
 def _torch_lrs(name, params, lr0, epochs):
@@ -82,14 +84,37 @@ def test_plateau_lowers_the_rate_when_the_loss_stalls(digits):
     assert_allclose(lrs, [1e-4] + [1e-4 * 0.5**k for k in range(7)])
 
 
-def test_plateau_monitors_validation_loss_with_early_stopping():
-    scheduler = make_scheduler("plateau", {}, 10, "valid_loss")
-    assert scheduler.monitor == "valid_loss"
+def test_plateau_monitors_validation_loss_when_there_is_one():
+    from types import SimpleNamespace
+
+    scheduler = make_scheduler("plateau", {}, 10)
     assert scheduler.kwargs == default_schedule_params("plateau", 10)
+    fit_row = {"train_loss": 1.0, "valid_loss": 2.0}  # fit with early_stopping
+    assert scheduler.monitor(SimpleNamespace(history=[fit_row])) == 2.0
+    partial_fit_row = {"train_loss": 1.0}  # partial_fit validates nothing
+    assert scheduler.monitor(SimpleNamespace(history=[partial_fit_row])) == 1.0
+
+
+def test_plateau_steps_on_the_validation_loss_in_fit(digits):
+    est = AutoencoderTransformer(
+        2,
+        **{**FAST, "max_iter": 12, "learning_rate_init": 0.1, "batch_size": 16},
+        early_stopping=True,
+        n_iter_no_change=50,
+        lr_schedule="plateau",
+        lr_schedule_params={"patience": 0, "threshold": 0.0, "factor": 0.5},
+    ).fit(digits)
+    valid, lrs = est.history_[:, "valid_loss"], est.history_[:, "lr"]
+    # The rate halves after each epoch whose validation loss is no new best.
+    stalled = [valid[i] >= min(valid[:i]) for i in range(1, 12)]
+    expected = [0, 0, *np.cumsum(stalled[:-1])]
+    halvings = np.log2(lrs[0] / np.array(lrs))
+    assert_allclose(halvings, expected, atol=1e-9)
+    assert halvings[-1] > 0
 
 
 def test_user_params_override_defaults():
-    scheduler = make_scheduler("step", {"gamma": 0.3}, 30, "train_loss")
+    scheduler = make_scheduler("step", {"gamma": 0.3}, 30)
     assert scheduler.kwargs == {"step_size": 10, "gamma": 0.3}
 
 

@@ -1,0 +1,144 @@
+"""The training objective: a weighted sum of named terms.
+
+Each term is a small class with a ``name`` (its history key is
+``train_<name>``), the estimator ``parameter`` that weighs it, and a
+``__call__(X, output, module)`` returning its value on one batch: ``X`` the
+batch the network should reconstruct (standardized), ``output`` the
+:class:`~skae._modules.Output` of the module on it. The reconstruction term is
+always on; every other term joins the objective when its parameter is
+non-zero.
+
+Adding a term (an activity penalty, a Jacobian penalty, a KL divergence) is
+writing one class here, registered with :func:`term`, and one estimator
+parameter of the same name: nothing else changes. ``alpha`` (L2) is not a
+term: it is weight decay applied by the optimizer (see :mod:`skae._net`).
+
+Reductions are row sums first, then a sum over rows: torch's single-pass
+reduction of a large tensor rounds differently with 1 and 2 threads, and the
+recorded losses decide when training stops.
+"""
+
+from torch.nn import functional as F
+
+#: Parameter name -> term class, filled by :func:`term` in definition order.
+TERMS = {}
+
+
+def term(cls):
+    """Register ``cls`` as the term weighed by the parameter ``cls.parameter``."""
+    TERMS[cls.parameter] = cls
+    return cls
+
+
+def mean_of_rows(values):
+    """Mean of a (rows, features) tensor, summed row by row first."""
+    return values.sum(dim=1).sum() / values.numel()
+
+
+class Term:
+    """One named part of the objective.
+
+    Attributes
+    ----------
+    name : str
+        History key suffix: the net records ``train_<name>`` per epoch.
+    parameter : str
+        The estimator parameter whose value weighs the term.
+    per_training_row : bool
+        Divide the weight by the number of training rows (penalties on the
+        weights, as scikit-learn's MLP divides ``alpha``), so that the same
+        weight suits small and large data sets.
+    validated : bool
+        Part of ``valid_loss`` (the reconstruction is; penalties are not).
+    """
+
+    name = ""
+    parameter = ""
+    per_training_row = False
+    validated = False
+
+    def __init__(self, params):
+        self.params = params
+
+    def __call__(self, X, output, module):
+        raise NotImplementedError
+
+
+class Reconstruction(Term):
+    """Mean reconstruction loss per matrix element: ``"mse"`` or ``"bce"``.
+
+    ``"bce"`` is the binary cross-entropy of the decoder's sigmoid output,
+    computed stably from its logits (the data must lie in [0, 1]).
+    """
+
+    name = "reconstruction"
+    validated = True
+
+    def __call__(self, X, output, module):
+        if self.params["loss"] == "bce":
+            values = F.binary_cross_entropy_with_logits(
+                output.logits, X, reduction="none"
+            )
+        else:
+            error = output.reconstruction - X
+            values = error * error
+        return mean_of_rows(values)
+
+
+@term
+class WeightL1(Term):
+    """``sum(|W|)`` over the weight matrices, weighed by ``l1 / n_train``."""
+
+    name = "l1"
+    parameter = "l1"
+    per_training_row = True
+
+    def __call__(self, X, output, module):
+        return sum(w.abs().sum(dim=1).sum() for w in module.weights())
+
+
+class Objective:
+    """The weighted sum of the active terms of an estimator's parameters.
+
+    Passed to skorch as the net's ``criterion`` (an object, not an
+    ``nn.Module``: it holds no weights, so nothing wraps it, e.g. in
+    DistributedDataParallel). The net sets :attr:`n_train` when a training
+    pass starts.
+
+    Parameters
+    ----------
+    params : dict
+        The estimator's parameters (``get_params()``).
+    """
+
+    def __init__(self, params):
+        self.terms = [(Reconstruction(params), 1.0)]
+        for parameter, cls in TERMS.items():
+            weight = params.get(parameter, 0.0)
+            if weight:
+                self.terms.append((cls(params), float(weight)))
+        self.n_train = 1
+
+    @property
+    def names(self):
+        """Names of the active terms, reconstruction first."""
+        return [t.name for t, _ in self.terms]
+
+    def __call__(self, X, output, module, training):
+        """Return the loss and, by name, each term's weighted value.
+
+        Validation sums the ``validated`` terms only.
+        """
+        values = {}
+        loss = None
+        for t, weight in self.terms:
+            if not (training or t.validated):
+                continue
+            if t.per_training_row:
+                weight = weight / self.n_train
+            value = t(X, output, module)
+            if weight != 1.0:
+                value = weight * value
+            values[t.name] = value
+            loss = value if loss is None else loss + value
+        return loss, values

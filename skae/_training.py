@@ -1,0 +1,190 @@
+"""The training driver: runs the net's epochs, owns restarts and stop reasons.
+
+:func:`train` is the one place that knows why training stopped. It runs
+skorch's public training loop (``notify("on_train_begin")``, ``fit_loop``,
+``notify("on_train_end")``, the steps of ``NeuralNet.partial_fit``) and sees
+every exception that ends it:
+
+- ``fit_loop`` returns: every epoch ran (``"max_iter"``);
+- :class:`~skae.callbacks.Stopper` raised ``KeyboardInterrupt``: no
+  improvement of ``tol`` for ``n_iter_no_change`` epochs (``"tol"``, or
+  ``"early_stopping"`` on the validation loss);
+- a SIGINT arrived (a real Ctrl-C, seen by :func:`~skae._runtime.interrupt_flag`):
+  ``"interrupted"``;
+- any other ``KeyboardInterrupt`` came from a user callback, e.g. skorch's
+  ``EarlyStopping`` (``"callback"``);
+- the guard signalled a divergence: the epoch is dropped from the history,
+  the module rolls back to the weights of the lowest training loss, the
+  optimizer's state is cleared and every learning rate (the scheduler's
+  included) is multiplied by :data:`RESTART_LR_FACTOR`; the same optimizer
+  and scheduler go on at their position. Beyond ``max_restarts`` a
+  :class:`~skae.exceptions.TrainingDivergedError` is raised
+  (``"diverged"``).
+"""
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+
+from ._runtime import interrupt_flag
+from ._schedules import scale_rates
+from .callbacks import _Diverged
+from .exceptions import TrainingDivergedError
+
+#: Factor applied to the learning rate after a divergence.
+RESTART_LR_FACTOR = 0.1
+
+#: Why training stopped, as recorded in ``stop_reason_``.
+STOP_REASONS = (
+    "max_iter",
+    "tol",
+    "early_stopping",
+    "diverged",
+    "callback",
+    "interrupted",
+)
+
+
+@dataclass
+class TrainReport:
+    """What happened during :func:`train`."""
+
+    stop_reason: str = "max_iter"
+    restarts: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    #: Reconstruction error in scaled units, eval mode (set by the estimator).
+    error: float | None = None
+
+
+def train(net, data, epochs, *, incremental, max_restarts, remedies=None):
+    """Run up to ``epochs`` epochs of the initialized ``net`` on ``data``.
+
+    ``incremental`` (``partial_fit``): train on every row (no validation
+    split), never stop early. With a validation split in ``fit``, the weights
+    of the best validation epoch are restored at the end (skorch's
+    ``EarlyStopping(load_best=True)``); after a Ctrl-C without one, those of
+    the lowest training loss. If an exception escapes (a divergence beyond
+    ``max_restarts``, a Ctrl-C outside the loop), the net is put back as it
+    was. The module is left in eval mode.
+
+    Returns
+    -------
+    TrainReport
+        With ``warnings``: the ``(category, message)`` pairs the gradient
+        monitor found in this call's epochs (suggesting ``remedies``, see
+        :meth:`~skae.callbacks.GradientMonitor.diagnose`), for the caller to
+        emit.
+    """
+    start = len(net.history)
+    snapshot = _snapshot(net) if start else None
+    try:
+        report = _run(net, data, epochs, incremental, max_restarts)
+    except BaseException:
+        if snapshot is not None:
+            _restore(net, snapshot)
+        raise
+    finally:
+        net.module_.eval()
+    monitor = dict(net.callbacks_)["gradient_monitor"]
+    report.warnings = monitor.diagnose(
+        net.history[start:], len(report.restarts), remedies
+    )
+    return report
+
+
+def _run(net, data, epochs, incremental, max_restarts):
+    callbacks = dict(net.callbacks_)
+    guard, stopper = callbacks["guard"], callbacks["early_stopping"]
+    stopper.active = not incremental
+    validate = net.train_split is not None and not incremental
+    report = TrainReport()
+    target = len(net.history) + epochs
+    net.notify("on_train_begin", X=data, y=None)
+    with interrupt_flag() as interrupt:
+        while len(net.history) < target:
+            try:
+                net.fit_loop(
+                    data, epochs=target - len(net.history), holdout=not incremental
+                )
+            except _Diverged as signal:
+                _drop_epoch(net, signal.epoch)
+                if len(report.restarts) >= max_restarts:
+                    raise _diverged_error(net, signal, report, max_restarts) from None
+                _restart(net, guard, signal, report, max_restarts)
+                continue
+            except KeyboardInterrupt:
+                _drop_partial_epoch(net)
+                if interrupt["sigint"]:
+                    report.stop_reason = "interrupted"
+                elif stopper.stopped_:
+                    report.stop_reason = "early_stopping" if validate else "tol"
+                else:
+                    report.stop_reason = "callback"
+            break
+    net.notify("on_train_end", X=data, y=None)
+    if report.stop_reason == "interrupted" and not validate:
+        net.module_.load_state_dict(guard.best_state_)
+    return report
+
+
+def _restart(net, guard, signal, report, max_restarts):
+    net.module_.load_state_dict(guard.best_state_)
+    net.optimizer_.state.clear()
+    scale_rates(net.optimizer_, net.lr_scheduler(), RESTART_LR_FACTOR)
+    lr = net.optimizer_.param_groups[0]["lr"]
+    guard.restarts_pending_ += 1
+    report.restarts.append((signal.epoch, signal.loss, lr))
+    if net.verbose:
+        print(
+            f"Restart {len(report.restarts)}/{max_restarts}: the training loss was "
+            f"{signal.loss:.4g} at epoch {signal.epoch}; going on from the weights "
+            f"of epoch {guard.best_epoch_} with learning rate {lr:.3g}."
+        )
+
+
+def _diverged_error(net, signal, report, max_restarts):
+    error = TrainingDivergedError(
+        f"Training diverged: the training loss was {signal.loss} at "
+        f"epoch {signal.epoch} after {len(report.restarts)} restart(s) "
+        f"(max_restarts={max_restarts}), the last with learning rate "
+        f"{net.optimizer_.param_groups[0]['lr']:.3g}. Try a lower "
+        "learning_rate_init, max_grad_norm=1.0, normalization='batch', "
+        "or solver='adam'."
+    )
+    error.stop_reason = "diverged"
+    return error
+
+
+def _drop_epoch(net, epoch):
+    """Drop the history rows from ``epoch`` on: it diverged."""
+    while len(net.history) and net.history[-1]["epoch"] >= epoch:
+        del net.history[-1]
+
+
+def _drop_partial_epoch(net):
+    if len(net.history) and "train_loss" not in net.history[-1]:
+        del net.history[-1]
+
+
+def _snapshot(net):
+    """What a failed call must put back: weights, optimizer, schedule, RNG."""
+    scheduler = net.lr_scheduler()
+    return (
+        copy.deepcopy(net.module_.state_dict()),
+        copy.deepcopy(net.optimizer_.state_dict()),
+        None if scheduler is None else copy.deepcopy(scheduler.state_dict()),
+        {role: state.clone() for role, state in net.get_rng_states().items()},
+        len(net.history),
+    )
+
+
+def _restore(net, snapshot):
+    module_state, optimizer_state, scheduler_state, rng, n_epochs = snapshot
+    with torch.no_grad():
+        net.module_.load_state_dict(module_state)
+    net.optimizer_.load_state_dict(optimizer_state)
+    if scheduler_state is not None:
+        net.lr_scheduler().load_state_dict(scheduler_state)
+    net.set_rng_states(rng)
+    del net.history[n_epochs:]

@@ -1,0 +1,231 @@
+"""The training driver: stop reasons, restarts, partial_fit semantics."""
+
+import math
+import os
+import signal
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback, EarlyStopping
+
+from skae import AutoencoderTransformer, TrainingDivergedError
+from skae._schedules import SCHEDULES, default_schedule_params
+from tests.conftest import FAST
+
+
+class _RaiseAt(Callback):
+    """Stop training at the end of epoch ``at``, as a callback or by Ctrl-C."""
+
+    def __init__(self, at=3, sigint=False):
+        self.at = at
+        self.sigint = sigint
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.at:
+            if self.sigint:  # a real SIGINT, delivered to this process
+                os.kill(os.getpid(), signal.SIGINT)
+            raise KeyboardInterrupt
+
+
+def _fit(X, **params):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = AutoencoderTransformer(2, **{**FAST, **params}).fit(X)
+    return est, [str(w.message) for w in caught]
+
+
+def test_all_epochs_run_is_max_iter(digits):
+    est, _ = _fit(digits)
+    assert est.stop_reason_ == "max_iter" and est.n_iter_ == 3
+
+
+def test_no_improvement_of_tol_is_tol(digits):
+    est, _ = _fit(digits, max_iter=100, batch_size=16, tol=0.1, n_iter_no_change=2)
+    assert est.stop_reason_ == "tol" and est.n_iter_ < 100
+
+
+def test_validation_patience_is_early_stopping(digits):
+    est, _ = _fit(
+        digits,
+        max_iter=100,
+        early_stopping=True,
+        learning_rate_init=0.05,
+        n_iter_no_change=2,
+        tol=0.05,
+    )
+    assert est.stop_reason_ == "early_stopping" and est.n_iter_ < 100
+
+
+@pytest.mark.parametrize(
+    "callback",
+    [
+        _RaiseAt(at=2),
+        EarlyStopping(monitor="train_loss", patience=1, threshold=10.0),
+    ],
+    ids=["raises-KeyboardInterrupt", "skorch-EarlyStopping"],
+)
+def test_a_callback_stop_is_never_an_interruption(digits, callback):
+    est, messages = _fit(digits, max_iter=20, callbacks=[("user", callback)])
+    assert est.stop_reason_ == "callback"
+    assert est.n_iter_ == 2
+    assert not [m for m in messages if "interrupted" in m]
+
+
+def test_a_real_sigint_is_an_interruption_that_keeps_the_best_weights(digits):
+    # A rate this high makes later epochs worse than an earlier one, so
+    # restoring the best epoch is visible.
+    est, messages = _fit(
+        digits,
+        max_iter=20,
+        solver="sgd",
+        learning_rate_init=4.0,
+        alpha=0.0,
+        callbacks=[("user", _RaiseAt(at=3, sigint=True))],
+    )
+    assert est.stop_reason_ == "interrupted" and est.n_iter_ == 3
+    assert [m for m in messages if "Training interrupted by user" in m]
+    guard = dict(est.net_.callbacks_)["guard"]
+    assert guard.best_epoch_ == int(np.argmin(est.history_[:, "train_loss"])) + 1 < 3
+    for name, tensor in est.net_.module_.state_dict().items():
+        assert torch.equal(tensor, guard.best_state_[name]), name
+    # The SIGINT handler is the caller's again.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_divergence_beyond_max_restarts_says_diverged(low_rank):
+    est = AutoencoderTransformer(
+        2, **{**FAST, "solver": "sgd", "learning_rate_init": 1e9, "max_restarts": 1}
+    )
+    with pytest.raises(TrainingDivergedError) as raised:
+        est.fit(low_rank)
+    assert raised.value.stop_reason == "diverged"
+    assert not hasattr(est, "stop_reason_")
+
+
+# SGD at rate 10 on the low-rank data diverges in epochs 2 and 3: one of them
+# with a finite loss but an infinite gradient norm.
+DIVERGING = dict(
+    hidden_layer_sizes=(8,),
+    solver="sgd",
+    learning_rate_init=10.0,
+    batch_size=256,
+    max_iter=10,
+    random_state=0,
+)
+
+
+def _schedule_factors(name, epochs):
+    """The rate of each epoch divided by the initial rate, as torch steps it."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    scheduler = SCHEDULES[name](optimizer, **default_schedule_params(name, epochs))
+    factors = []
+    for _ in range(epochs):
+        factors.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return np.array(factors)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    ["constant", "exponential", "linear", "step", "cosine", "warm_restarts", "plateau"],
+)
+def test_restarts_drop_the_diverged_epoch_and_keep_the_schedule_position(
+    low_rank, schedule
+):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = AutoencoderTransformer(2, lr_schedule=schedule, **DIVERGING).fit(low_rank)
+    assert est.n_restarts_ >= 1
+    # Every epoch kept is finite: the diverged ones left no trace.
+    assert est.n_iter_ == len(est.history_) == len(est.loss_curve_) == 10
+    assert [row["epoch"] for row in est.history_] == list(range(1, 11))
+    for row in est.history_:
+        assert math.isfinite(row["train_loss"])
+        assert all(map(math.isfinite, row["grad_norms"].values()))
+    restarted = {
+        row["epoch"]: row["restart"] for row in est.history_ if "restart" in row
+    }
+    assert sum(restarted.values()) == est.n_restarts_
+    assert min(restarted) >= 2  # a real divergence after the first epoch
+    # Each rate is the schedule's rate at that epoch times 0.1 per restart
+    # so far: the schedule kept its position through the restarts.
+    lrs = np.array(est.history_[:, "lr"]) / DIVERGING["learning_rate_init"]
+    restarts_so_far = np.cumsum([restarted.get(e, 0) for e in range(1, 11)])
+    if schedule == "plateau":
+        # Its own reductions (x0.5) depend on the losses; restarts are x0.1.
+        halvings = np.log(lrs / 0.1**restarts_so_far) / np.log(0.5)
+        np.testing.assert_allclose(halvings, np.round(halvings), atol=1e-9)
+        assert (np.round(halvings) == 0).all()
+    else:
+        expected = 0.1**restarts_so_far
+        if schedule != "constant":
+            expected = expected * _schedule_factors(schedule, 10)
+        np.testing.assert_allclose(lrs, expected, rtol=1e-9)
+
+
+class _Components(Callback):
+    """Record the optimizer and scheduler objects each epoch starts with."""
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.seen = getattr(self, "seen", []) + [(net.optimizer_, net.lr_scheduler())]
+
+
+def test_restarts_keep_the_optimizer_and_scheduler(low_rank):
+    spy = _Components()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = AutoencoderTransformer(
+            2, lr_schedule="cosine", callbacks=[("spy", spy)], **DIVERGING
+        ).fit(low_rank)
+    assert est.n_restarts_ >= 1
+    optimizer, scheduler = spy.seen[0]
+    assert all(o is optimizer and s is scheduler for o, s in spy.seen)
+
+
+def test_partial_fit_never_holds_out_rows(digits):
+    est = AutoencoderTransformer(2, **FAST, early_stopping=True).fit(digits)
+    assert "valid_loss" in est.history_[-1]
+    est.partial_fit(digits)
+    row = est.history_[-1]
+    assert "valid_loss" not in row
+    assert sum(b.get("train_batch_size", 0) for b in row["batches"]) == len(digits)
+    assert est.stop_reason_ == "max_iter"
+
+
+class _RestartWeights(Callback):
+    """Record the weights the epoch after a restart starts from."""
+
+    def on_epoch_begin(self, net, **kwargs):
+        if net.history[-1].get("restart"):
+            self.weights = _state(net.module_)
+
+
+def _state(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def test_partial_fit_rolls_back_within_its_own_call_only(digits):
+    # Two calls on data with a low loss, one on data with a higher loss, then
+    # a call that diverges: it rolls back to the weights it began with, not
+    # to the earlier calls' lower-loss weights.
+    spy = _RestartWeights()
+    est = AutoencoderTransformer(
+        2,
+        **{**FAST, "solver": "sgd", "learning_rate_init": 0.1},
+        callbacks=[("spy", spy)],
+    )
+    for X in (digits / 2, digits / 2, digits):
+        est.partial_fit(X)
+    assert est.loss_curve_[2] > min(est.loss_curve_[:2])
+    began_with = _state(est.net_.module_)
+    for group in est.net_.optimizer_.param_groups:
+        group["lr"] = 50.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.partial_fit(digits)
+    assert est.n_restarts_ >= 1 and est.n_iter_ == 4
+    for name, tensor in began_with.items():
+        assert torch.equal(spy.weights[name], tensor), name
