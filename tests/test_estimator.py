@@ -520,12 +520,12 @@ def test_fit_reads_x_twice_before_training(digits, monkeypatch):
 def test_fit_transform_validates_once_and_equals_fit_then_transform(
     digits, dtype, monkeypatch
 ):
-    from skae import _estimator
+    from skae import _base
 
     calls = []
-    real = _estimator.validate_data
+    real = _base.validate_data
     monkeypatch.setattr(
-        _estimator, "validate_data", lambda *a, **k: calls.append(1) or real(*a, **k)
+        _base, "validate_data", lambda *a, **k: calls.append(1) or real(*a, **k)
     )
     X = digits.astype(dtype)
     ae = AutoencoderTransformer(2, **FAST)

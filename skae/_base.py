@@ -1,0 +1,415 @@
+"""The scikit-learn face shared by skae's autoencoders: fit, transform, scores.
+
+:class:`BaseAutoencoder` holds what every autoencoder estimator does the same
+way: validating input, scaling, building and training the skorch net through
+:mod:`skae._net` and :mod:`skae._training`, inference through
+:mod:`skae._inference`, and the warnings after training. A concrete estimator
+(:class:`~skae.AutoencoderTransformer`) adds its docstring, its parameters
+and their constraints.
+"""
+
+import copy
+import sys
+import warnings
+
+import numpy as np
+from sklearn import get_config
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import assert_all_finite, check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _data, _inference, _net, _runtime, _training
+from ._advice import learned_nothing, remedies_for
+from ._checks import check_bce_range, check_params, validate_codes
+from ._scaling import Scaling, scan
+
+
+def _warn(message, category):
+    """Warn at the first caller outside skae and scikit-learn.
+
+    ``fit`` is reached through ``fit_transform``, pipelines and searches, so a
+    fixed ``stacklevel`` would point into scikit-learn for some of them.
+    """
+    level, frame = 2, sys._getframe(1)
+    while frame is not None:
+        package = frame.f_globals.get("__name__", "").partition(".")[0]
+        if package not in ("skae", "sklearn"):
+            break
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, category, stacklevel=level)
+
+
+class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base class of skae's autoencoder estimators (not for direct use)."""
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the autoencoder on ``X``.
+
+        Any previous fit is forgotten. If training fails (bad input, or a loss
+        that stays NaN after every restart) the estimator keeps the state it
+        had before the call.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data. An ``np.memmap`` is read batch by batch, never
+            copied whole. Sparse matrices are not supported: they raise a
+            TypeError before training (densify with ``X.toarray()``).
+
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : AutoencoderTransformer
+            The fitted estimator.
+        """
+        self._fit(X, first=True, epochs=self.max_iter)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, X, y=None):
+        """Fit the autoencoder on ``X`` and return the codes of ``X``.
+
+        The same codes as ``fit(X).transform(X)``, without validating ``X``
+        again; float32 rows are encoded from the standardized copy that
+        training used (already on the device).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components)
+            Codes, with ``X``'s dtype.
+        """
+        X, data = self._fit(X, first=True, epochs=self.max_iter)
+        # float64 rows run the float64 model on float64 standardized rows, which
+        # training (in float32) did not keep.
+        rows = data.preloaded() if X.dtype == np.float32 else None
+        return self._infer("encoder", X, standardized=rows)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Train for one epoch on ``X``, initializing on the first call.
+
+        The scaling statistics are computed on the first call's ``X`` and kept
+        afterwards, as are the architecture and the device. Each call trains
+        one epoch on all of ``X``: as in
+        :class:`~sklearn.neural_network.MLPRegressor`, ``early_stopping``
+        applies to :meth:`fit` only, so no row is held out (and none is
+        validated in one call and trained on in the next), and a call never
+        stops early. A divergence during the call rolls back to the weights
+        of the call's lowest training loss (or those it began with), never
+        to an earlier call's.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : AutoencoderTransformer
+            The fitted estimator.
+        """
+        self._fit(X, first=not hasattr(self, "net_"), epochs=1, incremental=True)
+        return self
+
+    def _fit(self, X, *, first, epochs, incremental=False):
+        """Train and return the validated ``X`` and the training rows."""
+        before = dict(self.__dict__)
+        try:
+            report, X, data = self._fit_unsafe(X, first, epochs, incremental)
+        except BaseException:  # a Ctrl-C outside skorch's loop too
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+        # Warnings come once the new state is in place, so that a warning
+        # turned into an error cannot leave the estimator half-updated.
+        self._warn_after_training(report, incremental)
+        return X, data
+
+    def _fit_unsafe(self, X, first, epochs, incremental):
+        # The NaN/inf check runs in the one pass that computes the scaling
+        # statistics (or, for a later partial_fit call, checks the rows).
+        X = validate_data(
+            self,
+            X,
+            reset=first,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite=False,
+        )
+        hidden = check_params(self, X)
+        name = type(self).__name__
+        if first:
+            device = _runtime.resolve_device(self.device)
+            scaling = Scaling(self.scaling).fit(
+                X, estimator_name=name, bounds=self.loss == "bce"
+            )
+            if self.loss == "bce":
+                check_bce_range(scaling.data_min_, scaling.data_max_)
+            if self.random_state is None:
+                # Fresh OS entropy: numpy's global random state stays untouched.
+                seed = int(np.random.SeedSequence().generate_state(1)[0] >> 3)
+            else:
+                seed = int(check_random_state(self.random_state).randint(2**28))
+            params = {**self.get_params(), "hidden_layer_sizes": hidden}
+            net = _net.build_net(
+                params,
+                n_features=X.shape[1],
+                n_components=int(self.n_components),
+                seed=seed,
+                device=device,
+                validate=self.early_stopping,
+            )
+            net.initialize()
+        else:
+            # Later partial_fit calls keep the first call's architecture,
+            # scaling and device, whatever set_params changed since.
+            scaling, net = self._scaling, self.net_
+            # (A model pickled before _fit_params existed: its get_params.)
+            params = getattr(self, "_fit_params", None) or self.get_params()
+            device = _runtime.resolve_device(net.device)
+            low, high = scan(X, estimator_name=name)
+            if params.get("loss") == "bce":
+                check_bce_range(low, high)
+        with _runtime.num_threads(self.n_threads):
+            data = _data.prepare_rows(X, scaling, device)
+            _data.check_finite_rows(data)
+            report = _training.train(
+                net,
+                data,
+                epochs,
+                incremental=incremental,
+                max_restarts=self.max_restarts,
+                remedies=remedies_for(params),
+            )
+            if not incremental and report.stop_reason != "interrupted":
+                # For the learned-nothing check.
+                report.error = _inference.scaled_error(net.module_, data)
+
+        if first:
+            # What the net was built with: a later set_params does not change
+            # the fitted model, and save() describes the fitted model.
+            self._fit_params = {
+                name: value if name == "callbacks" else copy.deepcopy(value)
+                for name, value in self.get_params(deep=False).items()
+            }
+            self._scaling = scaling
+            self._float64 = _inference.Float64Copies()
+            self.mean_, self.scale_ = scaling.mean_, scaling.scale_
+            self.net_ = net
+            self.history_ = net.history
+            self.n_components_ = int(self.n_components)
+            self.n_restarts_ = 0
+        self.n_iter_ = len(net.history)
+        self.loss_curve_ = [float(row["train_reconstruction"]) for row in net.history]
+        self.n_restarts_ += len(report.restarts)
+        self.stop_reason_ = report.stop_reason
+        return report, X, data
+
+    def _warn_after_training(self, report, incremental):
+        baseline = getattr(self._scaling, "baseline_loss_", None)
+        # Constant data: nothing to learn, and no gradient to judge.
+        for category, message in report.warnings if baseline != 0 else []:
+            _warn(message, category)
+        reason = report.stop_reason
+        if reason == "interrupted":
+            _warn(
+                f"Training interrupted by user after {self.n_iter_} epochs; the "
+                "weights of the best epoch so far were restored.",
+                UserWarning,
+            )
+        elif not incremental and reason != "callback":
+            stopped_early = reason != "max_iter"
+            message = (
+                f"Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet."
+            )
+            if stopped_early:
+                message = f"Training stopped after {self.n_iter_} epochs."
+            nothing = learned_nothing(
+                report.error,
+                baseline or 0.0,
+                self.get_params(),
+                stopped_early,
+            )
+            if nothing:
+                message += " " + nothing
+            elif stopped_early:
+                return
+            _warn(message, ConvergenceWarning)
+
+    # ---------------------------------------------------------- torch modules
+
+    @property
+    def encoder_(self):
+        """The trained encoder, ``net_.module_.encoder`` (see Attributes)."""
+        check_is_fitted(self)
+        return self.net_.module_.encoder
+
+    @property
+    def decoder_(self):
+        """The trained decoder, ``net_.module_.decoder`` (see Attributes)."""
+        check_is_fitted(self)
+        return self.net_.module_.decoder
+
+    # ------------------------------------------------------------ transform
+
+    def transform(self, X):
+        """Encode ``X`` into the code space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components_)
+            Codes, with ``X``'s dtype (float32 or float64).
+        """
+        return self._infer("encoder", self._validate_rows(X))
+
+    def inverse_transform(self, X):
+        """Decode codes back to the input space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components_)
+            Codes, such as the output of :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features_in_)
+            Reconstructions in the input's units, with ``X``'s dtype.
+        """
+        check_is_fitted(self)
+        X = validate_codes(self, X)
+        return self._infer("decoder", X)
+
+    def score_samples(self, X):
+        """Return minus each row's mean squared reconstruction error.
+
+        The error is in the input's units (after undoing the scaling), so it is
+        comparable with PCA's. Higher is better; 0 is a perfect reconstruction.
+        Useful as an anomaly score: outliers get low values.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to reconstruct.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,), float64
+            ``-mean((X - inverse_transform(transform(X))) ** 2, axis=1)``,
+            accumulated in float64 whatever ``X``'s dtype.
+        """
+        return self._infer("score", self._validate_rows(X))
+
+    def score(self, X, y=None):
+        """Return the mean of :meth:`score_samples`: higher is better, 0 is perfect.
+
+        This makes unsupervised :class:`~sklearn.model_selection.GridSearchCV`
+        prefer the better reconstruction.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to reconstruct.
+
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        score : float
+            Minus the mean squared reconstruction error.
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def _validate_rows(self, X):
+        """Validate rows for transform/score_samples; NaN/inf checked later.
+
+        The NaN/inf check runs in :func:`_inference.infer`, on each
+        standardized batch while it is in cache, and falls back to sklearn's
+        own check (same error message, same ``assume_finite`` switch) when a
+        batch is not finite. sklearn's check here would be a separate pass
+        over ``X`` costing ~5 % of a transform. So a wrong width is
+        reported before NaN (PCA reports NaN first), and NaN in the last
+        batch only after the earlier batches ran.
+
+        A float32 or float64 ndarray of the right width, for a model fitted
+        without feature names, is what ``validate_data`` would return as is;
+        it skips that function's Python work (another ~5 % of a 4000-row
+        transform, since it runs with cold caches after the matmuls).
+        """
+        check_is_fitted(self)
+        if (
+            type(X) is np.ndarray
+            and X.dtype in (np.float32, np.float64)
+            and X.ndim == 2
+            and X.shape[0] > 0
+            and X.shape[1] == self.n_features_in_
+            and not hasattr(self, "feature_names_in_")
+        ):
+            return X
+        return validate_data(
+            self,
+            X,
+            reset=False,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite=False,
+        )
+
+    def _infer(self, part, X, standardized=None):
+        on_non_finite = None
+        if part != "decoder" and not get_config()["assume_finite"]:
+
+            def on_non_finite():
+                assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
+
+        # A model pickled before the float64 copies were kept: one for the call.
+        copies = getattr(self, "_float64", None) or _inference.Float64Copies()
+        with _runtime.num_threads(self.n_threads):
+            return _inference.infer(
+                self.net_.module_,
+                part,
+                X,
+                scaling=self._scaling,
+                device=self.net_.device,
+                copies=copies,
+                on_non_finite=on_non_finite,
+                standardized=standardized,
+            )
+
+    def __sklearn_is_fitted__(self):
+        """Fitted once a net is trained (faster than scanning ``vars``)."""
+        return hasattr(self, "net_")
+
+    @property
+    def _n_features_out(self):
+        """Number of transformed output features (for feature names)."""
+        return self.n_components_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
