@@ -135,6 +135,10 @@ class RandomSource:
         """Return the generator for tensors on ``device`` (None: global)."""
         if self.seed is None:
             return None
+        device = torch.device(device)
+        if device.type == "cuda" and device.index is None:
+            # "cuda" means the current device, which is where tensors go.
+            device = torch.device("cuda", torch.cuda.current_device())
         generator = self.generator
         if generator is None or generator.device != device:
             generator = torch.Generator(device=device).manual_seed(self.seed)

@@ -294,3 +294,17 @@ def test_concurrent_transforms_of_one_model():
     assert errors == []
     for dtype, Z in results:
         assert np.array_equal(Z, expected[dtype])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_dropout_draws_from_the_models_own_device_generator():
+    device = f"cuda:{torch.cuda.device_count() - 1}"  # cuda:1 on two GPUs
+    X = _data()
+    states = [torch.cuda.get_rng_state(i) for i in range(torch.cuda.device_count())]
+    a = _fast(device=device, dropout=0.5).fit(X)
+    b = _fast(device=device, dropout=0.5).fit(X)
+    _assert_identical(a, b, X)
+    generator = a.net_.module_.random.generator
+    assert str(generator.device) == device
+    for i, state in enumerate(states):
+        assert torch.equal(torch.cuda.get_rng_state(i), state)
