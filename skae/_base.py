@@ -219,7 +219,11 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             self.n_components_ = int(self.n_components)
             self.n_restarts_ = 0
         self.n_iter_ = len(net.history)
-        self.loss_curve_ = [float(row["train_reconstruction"]) for row in net.history]
+        # (Rows loaded from a file of format < 1.2 hold only train_loss.)
+        self.loss_curve_ = [
+            float(row.get("train_reconstruction", row["train_loss"]))
+            for row in net.history
+        ]
         self.n_restarts_ += len(report.restarts)
         self.stop_reason_ = report.stop_reason
         return report, X, data

@@ -168,6 +168,11 @@ def check_keys(doc, allowed, where, optional=(), ignored=None):
     return doc
 
 
+def version(doc):
+    """Return the file's ``(major, minor)`` format version (checked before)."""
+    return tuple(int(part) for part in str(doc["format_version"]).split("."))
+
+
 def check_format(doc):
     """Check the format fields; return True if its minor version is newer.
 

@@ -271,6 +271,8 @@ def load(path):
     training = _format.read_tensors(path, TRAINING_FILE, tensors[TRAINING_FILE], sha256)
 
     net = _rebuild_net(estimator, doc["net"], fitted["n_features_in_"], ignored)
+    if _format.version(doc) < (1, 2):
+        _upgrade_optimizer_layout(doc, training, net)
     _load_module(net.module_, weights)
     net.history_ = History(_format.read_history(doc["history"], fitted["n_iter_"]))
     scheduler = _build_scheduler(net, doc["scheduler"])
@@ -506,6 +508,46 @@ def _load_optimizer(net, doc, training, ignored):
             )
         state.setdefault(index, {})[parts[2]] = value
     net.optimizer_.load_state_dict({"state": state, "param_groups": param_groups})
+
+
+def _upgrade_optimizer_layout(doc, training, net):
+    """Map the training state of a format < 1.2 file onto today's optimizer.
+
+    Until format 1.2 the optimizer had one parameter group over
+    ``module.parameters()``; now ``alpha`` is weight decay on a group of the
+    weight matrices, beside a group of the other parameters. The saved
+    settings (learning rate, betas, ...) go to every group, each group keeps
+    its own weight decay, the per-parameter state is renumbered, and the
+    scheduler's per-group lists are repeated for each group. ``doc`` and
+    ``training`` are changed in place.
+    """
+    (saved,) = doc["optimizer"]["param_groups"] or [{}]
+    groups = net.optimizer_.param_groups
+    keep = {"weight_decay", "decay"}
+    doc["optimizer"]["param_groups"] = [
+        {
+            **{k: v for k, v in saved.items() if k not in keep},
+            **{k: g[k] for k in keep if k in g},
+        }
+        for g in groups
+    ]
+    order = {id(p): i for i, p in enumerate(p for g in groups for p in g["params"])}
+    new_index = [order[id(p)] for p in net.module_.parameters()]
+
+    def renumber(name):
+        prefix, index, key = name.split(".")
+        return f"{prefix}.{new_index[int(index)]}.{key}"
+
+    for store in (training, doc["optimizer"]["state"]):
+        moved = {renumber(k): v for k, v in store.items() if k.startswith("optimizer.")}
+        for name in [k for k in store if k.startswith("optimizer.")]:
+            del store[name]
+        store.update(moved)
+    scheduler = doc.get("scheduler")
+    if isinstance(scheduler, dict):
+        for key, value in scheduler.items():
+            if isinstance(value, list) and len(value) == 1:
+                scheduler[key] = value * len(groups)
 
 
 def _scheduler_state(net):

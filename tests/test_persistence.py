@@ -676,3 +676,36 @@ def test_save_takes_equal_or_runtime_values_as_they_are_now(tmp_path):
     assert loaded.hidden_layer_sizes == (6,) and loaded.random_state == 3
     _assert_same_outputs(ae, loaded, X)
     assert "output_config" not in json.loads((tmp_path / JSON_FILE).read_text())
+
+
+def test_a_format_1_1_file_loads_and_trains_on(tmp_path):
+    # Written by skae before format 1.2 (one optimizer parameter group, no
+    # module generator, no train_reconstruction in the history).
+    import shutil
+    from pathlib import Path
+
+    from sklearn.datasets import load_digits
+
+    data = Path(__file__).parent / "data"
+    shutil.copytree(data / "format-1.1", tmp_path / "model")
+    X = load_digits().data[:300]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an older file loads silently
+        ae = load(tmp_path / "model")
+    # Its batch normalization was torch's fused kernel: equal to rounding.
+    expected = np.load(data / "format-1.1-codes.npy")
+    np.testing.assert_allclose(ae.transform(X), expected, rtol=1e-12, atol=1e-12)
+    saved = json.loads((data / "format-1.1" / JSON_FILE).read_text())
+    assert ae.loss_curve_ == saved["fitted"]["loss_curve_"]
+    optimizer = ae.net_.optimizer_
+    lr = saved["optimizer"]["param_groups"][0]["lr"]
+    assert [g["lr"] for g in optimizer.param_groups] == [lr] * len(
+        optimizer.param_groups
+    )
+    # Each parameter got its own moments back, whatever group it is in now.
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            assert optimizer.state[p]["exp_avg"].shape == p.shape
+    ae.partial_fit(X)
+    assert ae.n_iter_ == 4 and np.isfinite(ae.transform(X)).all()
+    assert ae.history_[-1, "lr"] == pytest.approx(lr * 0.97)
