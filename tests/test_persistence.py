@@ -708,4 +708,7 @@ def test_a_format_1_1_file_loads_and_trains_on(tmp_path):
             assert optimizer.state[p]["exp_avg"].shape == p.shape
     ae.partial_fit(X)
     assert ae.n_iter_ == 4 and np.isfinite(ae.transform(X)).all()
-    assert ae.history_[-1, "lr"] == pytest.approx(lr * 0.97)
+    # The exponential schedule goes on from where it was, in every group.
+    assert ae.history_[-1, "lr"] == pytest.approx(lr)
+    for group in ae.net_.optimizer_.param_groups:
+        assert group["lr"] == pytest.approx(lr * 0.97)
