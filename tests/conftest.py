@@ -1,5 +1,7 @@
 """Shared fixtures: small data sets and fast estimator settings."""
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -31,3 +33,28 @@ def low_rank():
 
 
 FAST = dict(hidden_layer_sizes=(8,), max_iter=3, batch_size=64, random_state=0)
+
+
+def run_in_threads(calls, repeat):
+    """Run each ``(key, fn)`` of ``calls`` ``repeat`` times, all in threads at once.
+
+    Returns the ``(key, fn())`` results; re-raises the first error a thread
+    met.
+    """
+    errors, results = [], []
+
+    def work(key, fn):
+        try:
+            for _ in range(repeat):
+                results.append((key, fn()))
+        except Exception as exc:  # noqa: BLE001 - any error fails the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=call) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results

@@ -13,6 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skae import AutoencoderTransformer
+from tests.conftest import run_in_threads
 
 # Every source of randomness at once: weight init, dropout, batch order (several
 # batches per epoch), the validation split and batch-norm statistics.
@@ -275,24 +276,8 @@ def test_concurrent_transforms_of_one_model():
     X = load_digits().data
     ae = _fast().fit(X[:300])
     expected = {d: ae.transform(X.astype(d)) for d in (np.float32, np.float64)}
-    errors, results = [], []
-
-    def work(dtype):
-        try:
-            for _ in range(25):
-                results.append((dtype, ae.transform(X.astype(dtype))))
-        except Exception as exc:  # noqa: BLE001 - any error fails the test
-            errors.append(exc)
-
-    threads = [
-        threading.Thread(target=work, args=(d,)) for d in (np.float32, np.float64) * 2
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    for dtype, Z in results:
+    calls = [(d, lambda d=d: ae.transform(X.astype(d))) for d in expected] * 2
+    for dtype, Z in run_in_threads(calls, repeat=25):
         assert np.array_equal(Z, expected[dtype])
 
 

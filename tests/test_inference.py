@@ -1,7 +1,5 @@
 """Batched inference in input units, float64 for float64 input."""
 
-import threading
-
 import numpy as np
 import pytest
 import torch
@@ -11,6 +9,7 @@ from skae._inference import Float64Copies, inference_fn
 from skae._inference import infer as _infer
 from skae._modules import Autoencoder
 from skae._scaling import Scaling
+from tests.conftest import run_in_threads
 
 
 def infer(module, part, X, *, mean, scale, batch_size, on_non_finite=None):
@@ -86,24 +85,10 @@ def test_float64_inference_from_many_threads_at_once():
         dtype: infer(module, "encoder", X.astype(dtype), **kw)
         for dtype in (np.float32, np.float64)
     }
-    errors, results = [], []
-
-    def work(dtype):
-        try:
-            for _ in range(30):
-                results.append((dtype, infer(module, "encoder", X.astype(dtype), **kw)))
-        except Exception as exc:  # noqa: BLE001 - any error fails the test
-            errors.append(exc)
-
-    threads = [
-        threading.Thread(target=work, args=(d,)) for d in (np.float32, np.float64) * 3
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    for dtype, Z in results:
+    calls = [
+        (d, lambda d=d: infer(module, "encoder", X.astype(d), **kw)) for d in expected
+    ] * 3
+    for dtype, Z in run_in_threads(calls, repeat=30):
         assert np.array_equal(Z, expected[dtype])
     assert next(module.parameters()).dtype == torch.float32
 
