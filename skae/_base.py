@@ -134,9 +134,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _fit(self, X, *, first, epochs, incremental=False):
         """Train and return the validated ``X`` and the training rows."""
         before = dict(self.__dict__)
+        # A later partial_fit call trains the fitted net in place: keep what
+        # puts it back. (A first call builds a new net, dropped on failure.)
+        net = None if first else self.net_
+        saved = None if net is None else _training.snapshot(net)
         try:
             report, X, data = self._fit_unsafe(X, first, epochs, incremental)
         except BaseException:  # a Ctrl-C outside skorch's loop too
+            if saved is not None:
+                _training.restore(net, saved)
             self.__dict__.clear()
             self.__dict__.update(before)
             raise
@@ -155,7 +161,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             dtype=[np.float64, np.float32],
             ensure_all_finite=False,
         )
-        hidden = check_params(self, X)
+        hidden = check_params(self, X, incremental=incremental)
         name = type(self).__name__
         if first:
             device = _runtime.resolve_device(self.device)

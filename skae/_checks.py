@@ -29,9 +29,10 @@ def hidden_sizes(value):
     return tuple(int(h) for h in sizes)
 
 
-def check_params(est, X):
+def check_params(est, X, incremental=False):
     """Check what the constraints cannot: values that depend on the data.
 
+    ``incremental``: a ``partial_fit`` call, which holds out no rows.
     Returns the hidden layer sizes as a tuple of ints.
     """
     n_samples, n_features = X.shape
@@ -52,7 +53,7 @@ def check_params(est, X):
             f"n_samples={n_samples} is too few to fit AutoencoderTransformer: "
             "it needs at least 2 samples."
         )
-    if est.early_stopping:
+    if est.early_stopping and not incremental:
         n_valid = int(np.ceil(est.validation_fraction * n_samples))
         if n_samples - n_valid < 2:
             raise ValueError(

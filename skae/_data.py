@@ -131,22 +131,28 @@ class HoldoutSplit:
     """skorch ``train_split``: hold out a random ``fraction`` of the rows.
 
     The split is drawn once per dataset and reused when training resumes after
-    a restart, so validation rows never leak into training. The fit parameter
-    ``holdout=False`` (what ``partial_fit`` passes) trains on every row.
+    a restart, so validation rows never leak into training; :meth:`forget`
+    drops it at the end of a training call (it references the training rows).
+    With ``active=False`` (what ``partial_fit`` sets) every row is trained on.
     """
 
     def __init__(self, fraction, generator):
         self.fraction = fraction
         self.generator = generator
+        self.active = True
         self._cache = None
 
-    def __call__(self, dataset, y=None, holdout=True, **fit_params):
-        if not holdout:
+    def __call__(self, dataset, y=None, **fit_params):
+        if not self.active:
             return dataset, None
         if self._cache is not None and self._cache[0] is dataset:
             return self._cache[1]
         self._cache = (dataset, self._split(dataset))
         return self._cache[1]
+
+    def forget(self):
+        """Drop the cached split, and with it the reference to the rows."""
+        self._cache = None
 
     def __getstate__(self):
         return {**self.__dict__, "_cache": None}

@@ -177,7 +177,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         :class:`~skae.exceptions.TrainingDivergedError` is raised and the
         estimator keeps the state it had before the call.
 
-    callbacks : list of (str, skorch.callbacks.Callback), default=None
+    callbacks : list of skorch.callbacks.Callback or (str, Callback), default=None
         Extra skorch callbacks for the net, after skae's own. Their names
         must differ from skae's (``"lr"``, ``"gradient_monitor"``,
         ``"grad_norm_clipping"``, ``"grad_value_clipping"``,

@@ -209,16 +209,28 @@ def check_format(doc):
     return (major, minor) > FORMAT_VERSION
 
 
-def decode_params(doc):
+def decode_params(doc, ignored=None):
+    """Return the estimator's parameters from ``doc``.
+
+    An unknown parameter is refused, unless ``ignored`` is a list (a newer
+    minor version of the format): a parameter added since then is optional
+    content, recorded there and left out. A newer skae must keep that safe:
+    a parameter that changes the network's shape shows in the tensors, which
+    are checked, and one that changes inference otherwise needs a new major
+    version.
+    """
     if not isinstance(doc, dict):
         raise ValueError(f"{JSON_FILE}: params must be a JSON object.")
     known = set(AutoencoderTransformer().get_params(deep=False))
     unknown = sorted(set(doc) - known)
-    if unknown:
+    if unknown and ignored is None:
         raise ValueError(
             f"{JSON_FILE}: unknown parameters {unknown} for AutoencoderTransformer. "
             "Was the file written by a newer skae?"
         )
+    if unknown:
+        ignored.extend(f"params.{name}" for name in unknown)
+        doc = {name: value for name, value in doc.items() if name in known}
     # A parameter missing from the file (added after it was written) keeps
     # its default.
     return {name: decode(value) for name, value in doc.items()}

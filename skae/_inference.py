@@ -13,20 +13,28 @@ import threading
 import numpy as np
 import torch
 
+from ._data import MIN_BATCH_ROWS
+
 #: Inference batches hold about this many elements (2 MB of float32 rows), so
 #: that a standardized batch is still in cache when the first layer reads it
 #: (measured: 2048 rows of 256 features run ~3 % faster than 4096).
 BATCH_ELEMENTS = 2**19
 
 #: Batches of fewer rows are padded to this many (zeros) before the module
-#: runs: torch's CPU matrix products of 5 to 11 float32 rows round
-#: differently with 1 and 2 threads. Rows do not interact in eval mode, so the
-#: padding changes nothing but the kernel that runs.
-MIN_ROWS = 16
+#: runs, for the reason of training's floor: torch's CPU matrix products of 5
+#: to 11 float32 rows round differently with 1 and 2 threads. Rows do not
+#: interact in eval mode, so the padding changes nothing but the kernel that
+#: runs.
+MIN_ROWS = MIN_BATCH_ROWS
 
 
 def _versions(module):
-    """Version counters of every tensor of ``module``: they move on each write."""
+    """Version counters of every tensor of ``module``: they move on each write.
+
+    Every in-place operation on a parameter or buffer moves its counter (an
+    optimizer's step, ``load_state_dict``, ``weight.mul_(2)`` under
+    ``torch.no_grad()``); a write through ``.data`` bypasses it.
+    """
     return tuple(t._version for t in module.state_dict(keep_vars=True).values())
 
 
@@ -37,8 +45,11 @@ class Float64Copies:
     differ by ~1e-7 between batchings), so float64 input runs a float64
     module. Holding the copy here, rather than converting the parameters at
     every call (or swapping them into the module, which another thread may be
-    using), makes repeated float64 calls cheap and thread-safe. Pickles as
-    empty: the copy is rebuilt after loading.
+    using), makes repeated float64 calls cheap and thread-safe. The copy is
+    current with the module's weights as long as they change in place (see
+    :func:`_versions`); after writes through ``.data``, which torch does not
+    count, float64 results are those of the old weights. Pickles as empty:
+    the copy is rebuilt after loading.
     """
 
     def __init__(self):
@@ -68,12 +79,14 @@ class Float64Copies:
 def inference_fn(module, part, dtype, copies):
     """Return the module part (``"encoder"``, ``"decoder"``, ``"autoencoder"``).
 
-    float32: the fitted module itself, in eval mode (``fit`` leaves it so);
+    float32: the fitted module itself, in eval mode (``fit`` leaves it so; a
+    part a user put in training mode, e.g. ``encoder_.train()``, goes back to
+    eval mode: inference never runs dropout or updates batch statistics);
     float64: its float64 copy from ``copies``.
     """
     if dtype == np.float64:
         module = copies.get(module)
-    elif module.training:
+    elif any(m.training for m in module.modules()):
         module.eval()
     return module if part == "autoencoder" else getattr(module, part)
 
@@ -199,13 +212,8 @@ def scaled_error(module, data, max_rows=4096):
     cheap next to an epoch and with no new pass over ``X``, of the error
     without the penalties and dropout that the training loss includes.
     """
-    n = len(data.data)
-    positions = torch.arange(0, n, max(1, -(-n // max_rows)))
-    x = (
-        data.data.take(positions)
-        if not isinstance(data.data, torch.Tensor)
-        else (data.data[positions.to(data.data.device)])
-    )
+    n = len(data)
+    x = data.take(torch.arange(0, n, max(1, -(-n // max_rows))))
     module.eval()
     with torch.inference_mode():
         error = (module(x) - x).double().square().mean()

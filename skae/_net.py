@@ -22,10 +22,11 @@ from skorch.callbacks import (
 from ._data import BatchIterator, HoldoutSplit, Rows
 from ._modules import Autoencoder
 from ._objective import Objective
-from ._schedules import make_scheduler
+from ._schedules import make_scheduler, scale_rates
 from .callbacks import (
     GradientMonitor,
     LearningRateMonitor,
+    ObjectiveTerms,
     Stopper,
     TrainingGuard,
     ValueClipping,
@@ -33,10 +34,6 @@ from .callbacks import (
 
 #: Fused optimizers run on CPU from torch 2.4; older versions use ``foreach``.
 _FUSED_ON_CPU = tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 4)
-
-#: skorch ``param_groups`` patterns of the parameters ``alpha`` leaves alone:
-#: biases and normalization parameters. The rest are the weight matrices.
-_NO_DECAY = ("*bias", "*norm.weight")
 
 
 class AutoencoderNet(NeuralNet):
@@ -68,6 +65,26 @@ class AutoencoderNet(NeuralNet):
     def initialize(self):
         super().initialize()
         self.generator_ = torch.Generator().manual_seed(self.seed)
+        return self
+
+    def initialize_optimizer(self, *args, **kwargs):
+        """Build the optimizer with ``alpha``'s weight decay on its own group.
+
+        Two parameter groups: the weight matrices (``module_.weights()``,
+        marked ``decay``), whose ``weight_decay`` :meth:`get_iterator` sets to
+        ``alpha / n_train``, and every other parameter (biases, normalization
+        parameters), never decayed. The optimizer's other settings come from
+        skorch's ``optimizer__`` parameters, as usual.
+        """
+        named = list(self.get_all_learnable_params())
+        _, settings = self.get_params_for_optimizer("optimizer", named)
+        decayed = {id(w) for w in self.module_.weights()}
+        groups = [
+            {"params": [p for _, p in named if id(p) not in decayed]},
+            {"params": [p for _, p in named if id(p) in decayed], "decay": True},
+        ]
+        groups = [{**g, "weight_decay": 0.0} for g in groups if g["params"]]
+        self.optimizer_ = self.optimizer(groups, **settings)
         return self
 
     # ------------------------------------------- training state (persistence)
@@ -118,6 +135,51 @@ class AutoencoderNet(NeuralNet):
             callback.lr_scheduler_ = policy(self.optimizer_, **callback.kwargs)
         return getattr(callback, "lr_scheduler_", None)
 
+    # ------------------------------------------- what the training driver uses
+
+    def callback(self, name):
+        """Return the initialized callback called ``name`` (None if absent)."""
+        return dict(self.callbacks_).get(name)
+
+    def begin_call(self, incremental):
+        """Set up one training call: ``partial_fit`` holds out nothing, stops never."""
+        if self.train_split is not None:
+            self.train_split.active = not incremental
+        self.callback("early_stopping").active = not incremental
+
+    def end_call(self):
+        """Release what the call held (the cached validation split)."""
+        if self.train_split is not None:
+            self.train_split.forget()
+
+    @property
+    def validates(self):
+        """Whether the current call holds out validation rows."""
+        return self.train_split is not None and self.train_split.active
+
+    def restart(self, factor):
+        """Go on after a divergence from the weights of the lowest training loss.
+
+        The optimizer's state is cleared and every learning rate, the
+        schedule's included, multiplied by ``factor``; the optimizer and the
+        scheduler stay the same objects, so the schedule keeps its position.
+        Returns the new learning rate and the epoch whose weights were taken.
+        """
+        guard = self.callback("guard")
+        self.module_.load_state_dict(guard.best_state_)
+        self.optimizer_.state.clear()
+        scale_rates(self.optimizer_, self.lr_scheduler(), factor)
+        guard.restarted()
+        return self.optimizer_.param_groups[0]["lr"], guard.best_epoch_
+
+    def restore_best(self):
+        """Load the best weights: of the validation loss if any, else training."""
+        stopper = self.callback("early_stopping")
+        best = getattr(stopper, "best_model_weights_", None)
+        if not (self.validates and best is not None):
+            best = self.callback("guard").best_state_
+        self.module_.load_state_dict(best)
+
     # ------------------------------------------------------------ skorch hooks
 
     def get_dataset(self, X, y=None):
@@ -166,11 +228,15 @@ class AutoencoderNet(NeuralNet):
         return {"loss": loss, "y_pred": output}
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """The objective's loss; training records each term of the batch."""
+        """The objective's loss; training keeps each term of the batch.
+
+        The terms are kept detached in ``terms_``;
+        :class:`~skae.callbacks.ObjectiveTerms` records them when the batch
+        ends, after skorch has read the loss (no extra device sync).
+        """
         loss, values = self.criterion_(X, y_pred, self.module_, training)
         if training:
-            for name, value in values.items():
-                self.history.record_batch(f"train_{name}", value.item())
+            self.terms_ = {name: value.detach() for name, value in values.items()}
         return loss
 
 
@@ -222,6 +288,7 @@ def build_net(params, n_features, n_components, seed, device, validate):
         )
     if p["clip_value"] is not None:
         callbacks.append(("grad_value_clipping", ValueClipping(p["clip_value"])))
+    callbacks.append(("objective_terms", ObjectiveTerms()))
     for name in objective.names:
         key = f"train_{name}"
         callbacks.append((key, PassthroughScoring(name=key, on_train=True)))
@@ -239,12 +306,11 @@ def build_net(params, n_features, n_components, seed, device, validate):
     callbacks.append(("early_stopping", stopper))
     if p["verbose"] >= 2:
         callbacks.append(("progress_bar", ProgressBar()))
-    callbacks.extend(_user_callbacks(p["callbacks"], callbacks, objective))
+    callbacks.extend(_user_callbacks(p["callbacks"], callbacks))
     # With the reconstruction alone, train_reconstruction is train_loss.
     quiet = ["grad_norms", "train_batch_count", "valid_batch_count", "restart"]
     if objective.names == ["reconstruction"]:
         quiet.append("train_reconstruction")
-    decay = {"decay": True, "weight_decay": 0.0}
     net = AutoencoderNet(
         module=Autoencoder,
         module__n_features=n_features,
@@ -259,10 +325,6 @@ def build_net(params, n_features, n_components, seed, device, validate):
         module__random_state=seed,
         criterion=partial(Objective, p),
         optimizer=optimizer,
-        optimizer__param_groups=[
-            (pattern, {"weight_decay": 0.0}) for pattern in _NO_DECAY
-        ]
-        + [("*", decay)],
         lr=p["learning_rate_init"],
         max_epochs=p["max_iter"],
         batch_size=p["batch_size"],
@@ -298,18 +360,13 @@ _OPTIONAL_CALLBACKS = {
 _SKORCH_CALLBACKS = {"epoch_timer", "train_loss", "valid_loss", "print_log"}
 
 
-def _user_callbacks(extra, own, objective):
+def _user_callbacks(extra, own):
     """Return the ``callbacks`` parameter's items, checked against ``own``.
 
     Each item is a skorch ``Callback`` (instance or class) or a ``(name,
     callback)`` pair whose name is not one of skae's or skorch's own.
     """
-    reserved = (
-        {name for name, _ in own}
-        | _OPTIONAL_CALLBACKS
-        | _SKORCH_CALLBACKS
-        | {f"train_{name}" for name in objective.names}
-    )
+    reserved = {name for name, _ in own} | _OPTIONAL_CALLBACKS | _SKORCH_CALLBACKS
     for item in extra or []:
         pair = isinstance(item, tuple) and len(item) == 2
         name, callback = item if pair else (None, item)

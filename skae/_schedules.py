@@ -122,8 +122,8 @@ class ResumingLRScheduler(LRScheduler):
 
     skorch rebuilds the scheduler at every ``on_train_begin``, that is at every
     ``partial_fit`` call, which restarts cyclic schedules and double-steps
-    ``StepLR``. This one rebuilds it only when the optimizer changed (a new fit,
-    or a restart after divergence, which builds a new optimizer).
+    ``StepLR``. This one rebuilds it only when the optimizer changed (a new
+    fit, or a model loaded from a file).
     """
 
     def on_train_begin(self, net, **kwargs):

@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 import torch
 
 from ._runtime import interrupt_flag
-from ._schedules import scale_rates
 from .callbacks import _Diverged
-from .exceptions import TrainingDivergedError
+from .exceptions import ExplodingGradientWarning, TrainingDivergedError
 
 #: Factor applied to the learning rate after a divergence.
 RESTART_LR_FACTOR = 0.1
@@ -63,94 +62,86 @@ def train(net, data, epochs, *, incremental, max_restarts, remedies=None):
     ``incremental`` (``partial_fit``): train on every row (no validation
     split), never stop early. With a validation split in ``fit``, the weights
     of the best validation epoch are restored at the end (skorch's
-    ``EarlyStopping(load_best=True)``); after a Ctrl-C without one, those of
-    the lowest training loss. If an exception escapes (a divergence beyond
-    ``max_restarts``, a Ctrl-C outside the loop), the net is put back as it
-    was. The module is left in eval mode.
+    ``EarlyStopping(load_best=True)``). After a Ctrl-C, or a stop in the
+    middle of an epoch (whose partial row is dropped), the best weights so
+    far are restored: of the validation loss if there is one, else of the
+    training loss. The module is left in eval mode. The caller puts the net
+    back (:func:`snapshot`, :func:`restore`) if an exception escapes.
+
+    ``remedies`` (warning class -> suggestions, see
+    :func:`skae._advice.remedies_for`) word the warnings and the error.
 
     Returns
     -------
     TrainReport
         With ``warnings``: the ``(category, message)`` pairs the gradient
-        monitor found in this call's epochs (suggesting ``remedies``, see
-        :meth:`~skae.callbacks.GradientMonitor.diagnose`), for the caller to
-        emit.
+        monitor found in this call's epochs, for the caller to emit.
     """
     start = len(net.history)
-    snapshot = _snapshot(net) if start else None
+    net.begin_call(incremental)
     try:
-        report = _run(net, data, epochs, incremental, max_restarts)
-    except BaseException:
-        if snapshot is not None:
-            _restore(net, snapshot)
-        raise
+        report = _run(net, data, epochs, max_restarts, remedies or {})
+        report.warnings = net.callback("gradient_monitor").diagnose(
+            net.history[start:], len(report.restarts), remedies
+        )
     finally:
+        net.end_call()
         net.module_.eval()
-    monitor = dict(net.callbacks_)["gradient_monitor"]
-    report.warnings = monitor.diagnose(
-        net.history[start:], len(report.restarts), remedies
-    )
     return report
 
 
-def _run(net, data, epochs, incremental, max_restarts):
-    callbacks = dict(net.callbacks_)
-    guard, stopper = callbacks["guard"], callbacks["early_stopping"]
-    stopper.active = not incremental
-    validate = net.train_split is not None and not incremental
+def _run(net, data, epochs, max_restarts, remedies):
     report = TrainReport()
     target = len(net.history) + epochs
     net.notify("on_train_begin", X=data, y=None)
+    partial = False
     with interrupt_flag() as interrupt:
         while len(net.history) < target:
             try:
-                net.fit_loop(
-                    data, epochs=target - len(net.history), holdout=not incremental
-                )
+                net.fit_loop(data, epochs=target - len(net.history))
             except _Diverged as signal:
                 _drop_epoch(net, signal.epoch)
                 if len(report.restarts) >= max_restarts:
-                    raise _diverged_error(net, signal, report, max_restarts) from None
-                _restart(net, guard, signal, report, max_restarts)
+                    error = _diverged_error(net, signal, report, max_restarts, remedies)
+                    raise error from None
+                _restart(net, signal, report, max_restarts)
                 continue
             except KeyboardInterrupt:
-                _drop_partial_epoch(net)
+                partial = _drop_partial_epoch(net)
                 if interrupt["sigint"]:
                     report.stop_reason = "interrupted"
-                elif stopper.stopped_:
-                    report.stop_reason = "early_stopping" if validate else "tol"
+                elif net.callback("early_stopping").stopped_:
+                    report.stop_reason = "early_stopping" if net.validates else "tol"
                 else:
                     report.stop_reason = "callback"
             break
     net.notify("on_train_end", X=data, y=None)
-    if report.stop_reason == "interrupted" and not validate:
-        net.module_.load_state_dict(guard.best_state_)
+    if report.stop_reason == "interrupted" or partial:
+        # The weights are those of a half-run epoch no row describes, or
+        # the user asked to stop: the best so far are the ones to keep.
+        net.restore_best()
     return report
 
 
-def _restart(net, guard, signal, report, max_restarts):
-    net.module_.load_state_dict(guard.best_state_)
-    net.optimizer_.state.clear()
-    scale_rates(net.optimizer_, net.lr_scheduler(), RESTART_LR_FACTOR)
-    lr = net.optimizer_.param_groups[0]["lr"]
-    guard.restarts_pending_ += 1
+def _restart(net, signal, report, max_restarts):
+    lr, best_epoch = net.restart(RESTART_LR_FACTOR)
     report.restarts.append((signal.epoch, signal.loss, lr))
     if net.verbose:
         print(
             f"Restart {len(report.restarts)}/{max_restarts}: the training loss was "
             f"{signal.loss:.4g} at epoch {signal.epoch}; going on from the weights "
-            f"of epoch {guard.best_epoch_} with learning rate {lr:.3g}."
+            f"of epoch {best_epoch} with learning rate {lr:.3g}."
         )
 
 
-def _diverged_error(net, signal, report, max_restarts):
+def _diverged_error(net, signal, report, max_restarts, remedies):
+    advice = remedies.get(ExplodingGradientWarning) or ["a lower learning_rate_init"]
     error = TrainingDivergedError(
         f"Training diverged: the training loss was {signal.loss} at "
         f"epoch {signal.epoch} after {len(report.restarts)} restart(s) "
         f"(max_restarts={max_restarts}), the last with learning rate "
-        f"{net.optimizer_.param_groups[0]['lr']:.3g}. Try a lower "
-        "learning_rate_init, max_grad_norm=1.0, normalization='batch', "
-        "or solver='adam'."
+        f"{net.optimizer_.param_groups[0]['lr']:.3g}. Try "
+        f"{', '.join(advice[:-1]) + ' or ' if len(advice) > 1 else ''}{advice[-1]}."
     )
     error.stop_reason = "diverged"
     return error
@@ -163,11 +154,14 @@ def _drop_epoch(net, epoch):
 
 
 def _drop_partial_epoch(net):
+    """Drop the last history row if its epoch did not finish; say if it did."""
     if len(net.history) and "train_loss" not in net.history[-1]:
         del net.history[-1]
+        return True
+    return False
 
 
-def _snapshot(net):
+def snapshot(net):
     """What a failed call must put back: weights, optimizer, schedule, RNG."""
     scheduler = net.lr_scheduler()
     return (
@@ -179,7 +173,8 @@ def _snapshot(net):
     )
 
 
-def _restore(net, snapshot):
+def restore(net, snapshot):
+    """Put ``net`` back as :func:`snapshot` found it."""
     module_state, optimizer_state, scheduler_state, rng, n_epochs = snapshot
     with torch.no_grad():
         net.module_.load_state_dict(module_state)

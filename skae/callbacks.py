@@ -106,7 +106,7 @@ class GradientMonitor(Callback):
         ]
         # One fused kernel per batch; the per-layer reduction waits for the
         # epoch's end, so the training loop pays two small ops per step.
-        self._batches.append(torch.stack(torch._foreach_norm(grads)))
+        self._batches.append(_norms(grads))
 
     def on_epoch_end(self, net, **kwargs):
         if not self._batches:
@@ -222,6 +222,19 @@ def _suggest(remedies):
     return f" Try {', '.join(remedies[:-1])}, or {remedies[-1]}."
 
 
+def _norms(tensors):
+    """L2 norm of each tensor, stacked.
+
+    ``torch._foreach_norm`` (what ``clip_grad_norm_`` uses) computes them in
+    one fused kernel; it is not public API, so plain per-tensor norms stand in
+    where it is missing.
+    """
+    foreach = getattr(torch, "_foreach_norm", None)
+    if foreach is not None:
+        return torch.stack(foreach(tensors))
+    return torch.stack([torch.linalg.vector_norm(t) for t in tensors])
+
+
 class LearningRateMonitor(Callback):
     """Record the learning rate used during each epoch under the key ``lr``.
 
@@ -296,6 +309,10 @@ class TrainingGuard(Callback):
         self.best_epoch_ = len(net.history)
         self.restarts_pending_ = 0
 
+    def restarted(self):
+        """Note a restart: the next epoch records it in the history."""
+        self.restarts_pending_ += 1
+
     def on_epoch_begin(self, net, **kwargs):
         if self.restarts_pending_:
             net.history.record("restart", self.restarts_pending_)
@@ -326,6 +343,30 @@ class TrainingGuard(Callback):
 
 def _copy_state(module):
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+class ObjectiveTerms(Callback):
+    """Record each term of the objective per training batch, as ``train_<name>``.
+
+    The net keeps the batch's terms (detached) in ``terms_``; this records
+    them once skorch has read the batch loss, which has already waited for
+    the device, so reading them costs no extra synchronization. A
+    ``PassthroughScoring`` per term averages them over the epoch. With the
+    reconstruction as the only term it is the loss, read back from the
+    history.
+    """
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if not training:
+            return
+        terms = net.terms_
+        if len(terms) == 1:
+            (name,) = terms
+            value = net.history[-1]["batches"][-1]["train_loss"]
+            net.history.record_batch(f"train_{name}", value)
+            return
+        for name, value in terms.items():
+            net.history.record_batch(f"train_{name}", value.item())
 
 
 def monitored_loss(net):

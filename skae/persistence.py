@@ -18,7 +18,8 @@ A saved model is a directory holding three files:
 ``training.safetensors``
     What :meth:`~skae.AutoencoderTransformer.partial_fit` needs to go on
     exactly where training stopped: the optimizer's state and the states of
-    the random generators that order batches and split validation rows.
+    the random generators that order batches, split validation rows and draw
+    dropout masks.
 
 :func:`load` reads JSON and safetensors only: it never unpickles, so loading
 a file from an untrusted source cannot run code. Everything read is checked
@@ -258,7 +259,7 @@ def load(path):
     doc = _format.check_keys(
         doc, _TOP_KEYS, JSON_FILE, optional={"output_config"}, ignored=ignored
     )
-    estimator = AutoencoderTransformer(**_format.decode_params(doc["params"]))
+    estimator = AutoencoderTransformer(**_format.decode_params(doc["params"], ignored))
     estimator._validate_params()
     fitted = _read_fitted(doc["fitted"], estimator, ignored)
     tensors = _format.check_keys(
@@ -279,7 +280,7 @@ def load(path):
     _load_optimizer(net, doc["optimizer"], training, ignored)
     if scheduler is not None:
         scheduler.load_state_dict(doc["scheduler"])
-    _load_generators(net, training, ignored)
+    _load_generators(net, training, ignored, doc["net"]["device"])
     net.module_.eval()
     if ignored:
         warnings.warn(
@@ -312,8 +313,6 @@ def load(path):
 
 # ------------------------------------------------------------------ save helpers
 
-# Parameters that only steer a call (threads, printing), not the fitted model:
-# saved with their current values.
 # Parameters that steer calls or the next fit but are not part of the fitted
 # model (the generator states are saved apart): saved as they are now.
 _RUNTIME_PARAMS = {"n_threads", "verbose", "callbacks", "random_state"}
@@ -433,7 +432,8 @@ def _load_device(device):
     except ValueError:
         warnings.warn(
             f"The model was saved with device={device!r} but CUDA is not "
-            "available on this machine; it is loaded on CPU. Call "
+            "available on this machine; it is loaded on CPU (its outputs are "
+            "the same; further training draws its dropout masks afresh). Call "
             "set_params(device='cpu') before fitting it again here.",
             UserWarning,
             stacklevel=3,
@@ -577,14 +577,18 @@ def _build_scheduler(net, state):
     return scheduler
 
 
-def _load_generators(net, training, ignored):
+def _load_generators(net, training, ignored, saved_device):
     roles = set(net.get_rng_states())
     expected = {f"rng.{role}" for role in roles}
     found = {k for k in training if k.startswith("rng.")}
-    # Files of format < 1.2 hold no module generator: it stays as seeded.
-    if "rng.module" not in found:
+    # The module's generator lives on the training device: a CUDA state means
+    # nothing to a CPU generator (a model loaded on CPU draws its dropout
+    # masks afresh from its seed). Files of format < 1.2 hold none.
+    moved = torch.device(str(saved_device)).type != torch.device(net.device).type
+    if "rng.module" not in found or moved:
         expected.discard("rng.module")
         roles.discard("module")
+        found.discard("rng.module")
     if ignored is not None:  # a newer minor version may add generators
         ignored.extend(sorted(found - expected))
         found &= expected

@@ -38,12 +38,11 @@ def _single_step(X, **params):
         hidden_layer_sizes=(8,),
         solver="sgd",
         momentum=0.0,
-        alpha=0.0,
         batch_size=len(X),
         max_iter=1,
         random_state=0,
         callbacks=[("spy", spy)],
-        **params,
+        **{"alpha": 0.0, **params},
     ).fit(X)
     return est, spy
 
@@ -163,25 +162,43 @@ def test_alpha_shrinks_weight_norm(digits, solver):
     assert norm(300.0) < 0.7 * norm(0.0)
 
 
+@pytest.mark.parametrize(
+    "layout",
+    [{}, {"normalization": "batch"}, {"normalization": "layer", "residual": True}],
+)
+def test_alpha_decays_the_weight_matrices_and_nothing_else(digits, layout):
+    # One plain SGD step from the same start, with and without alpha: the
+    # weight matrices differ by lr * alpha / n_train * W, every other
+    # parameter (biases, normalization) not at all.
+    lr, alpha = 0.1, 30.0
+    with_decay, spy = _single_step(digits, learning_rate_init=lr, alpha=alpha, **layout)
+    without, _ = _single_step(digits, learning_rate_init=lr, **layout)
+    start = dict(zip(dict(with_decay.net_.module_.named_parameters()), spy.initial))
+    weights = {id(w) for w in with_decay.net_.module_.weights()}
+    a = dict(with_decay.net_.module_.named_parameters())
+    b = dict(without.net_.module_.named_parameters())
+    assert a.keys() == b.keys()
+    for name, p in a.items():
+        if id(p) in weights:
+            expected = b[name] - lr * alpha / len(digits) * start[name]
+            torch.testing.assert_close(p, expected, rtol=1e-5, atol=1e-7)
+        else:
+            assert torch.equal(p, b[name]), name
+    # It is not a term of the loss.
+    rows = with_decay.history_
+    assert rows[:, "train_loss"] == rows[:, "train_reconstruction"]
+
+
 @pytest.mark.parametrize("solver", ["adam", "adamw", "sgd", "rmsprop"])
-def test_alpha_is_weight_decay_of_the_weight_matrices_for_every_solver(digits, solver):
-    est = AutoencoderTransformer(
-        2, solver=solver, alpha=0.5, normalization="batch", **FAST
-    ).fit(digits)
-    module, optimizer = est.net_.module_, est.net_.optimizer_
-    weights = {id(w) for w in module.weights()}
-    decayed = {
+def test_alpha_has_one_coefficient_for_every_solver(digits, solver):
+    est = AutoencoderTransformer(2, solver=solver, alpha=0.5, **FAST).fit(digits)
+    decays = {
         id(p): group["weight_decay"]
-        for group in optimizer.param_groups
+        for group in est.net_.optimizer_.param_groups
         for p in group["params"]
     }
-    # Every parameter is optimized; only the weight matrices decay, all by
-    # the same coefficient, alpha / n_train.
-    assert set(decayed) == {id(p) for p in module.parameters()}
-    for pid, decay in decayed.items():
-        assert decay == (0.5 / len(digits) if pid in weights else 0.0)
-    # It is not a term of the loss.
-    assert est.history_[:, "train_loss"] == est.history_[:, "train_reconstruction"]
+    for w in est.net_.module_.weights():
+        assert decays[id(w)] == 0.5 / len(digits)
 
 
 def test_diverging_run_restarts_lowers_lr_and_ends_finite(low_rank):

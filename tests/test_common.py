@@ -41,10 +41,3 @@ def test_sklearn_compatible_estimator(estimator, check):
 def test_sklearn_suite_checks(check):
     pytest.importorskip("pandas")
     check(type(_fast()).__name__, _fast())
-
-
-def test_tags():
-    tags = AutoencoderTransformer().__sklearn_tags__()
-    assert tags.transformer_tags.preserves_dtype == ["float64", "float32"]
-    assert not tags.non_deterministic
-    assert not tags.target_tags.required

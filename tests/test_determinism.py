@@ -11,6 +11,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from skorch.callbacks import Callback
 
 from skae import AutoencoderTransformer
 from tests.conftest import run_in_threads
@@ -250,13 +251,24 @@ def test_memory_layout_does_not_change_the_model(dtype):
     _assert_same_model(c, f, X)
 
 
+class _Meet(Callback):
+    """Both fits wait for each other at every epoch: they surely overlap."""
+
+    def __init__(self, barrier):
+        self.barrier = barrier
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.barrier.wait(timeout=60)
+
+
 def test_concurrent_fits_equal_serial_fits_and_leave_threads_alone():
     X = load_digits().data[:300]
     params = [dict(RANDOM_PARAMS, random_state=s, n_threads=1) for s in (0, 1)]
     serial = [_fast(**p).fit(X) for p in params]
     torch.set_num_threads(2)
     before = torch.get_num_threads()
-    fitted = [_fast(**p) for p in params]
+    barrier = threading.Barrier(2)
+    fitted = [_fast(**p, callbacks=[("meet", _Meet(barrier))]) for p in params]
     threads = [threading.Thread(target=e.fit, args=(X,)) for e in fitted]
     for t in threads:
         t.start()
@@ -276,9 +288,13 @@ def test_concurrent_transforms_of_one_model():
     X = load_digits().data
     ae = _fast().fit(X[:300])
     expected = {d: ae.transform(X.astype(d)) for d in (np.float32, np.float64)}
+    versions = [p._version for p in ae.net_.module_.parameters()]
     calls = [(d, lambda d=d: ae.transform(X.astype(d))) for d in expected] * 2
     for dtype, Z in run_in_threads(calls, repeat=25):
         assert np.array_equal(Z, expected[dtype])
+    # Inference never wrote to the fitted module.
+    assert [p._version for p in ae.net_.module_.parameters()] == versions
+    assert {p.dtype for p in ae.net_.module_.parameters()} == {torch.float32}
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -204,17 +204,14 @@ def test_learned_nothing_reads_the_reconstruction_not_the_loss(digits, params):
         # Stopped on a huge tol before learning anything.
         (
             {"max_iter": 50, "tol": 10.0, "n_iter_no_change": 2},
-            r"Training stopped after 3 epochs\. Its reconstruction error on the "
-            r"training data, .*, is not below 1, the error of predicting every "
-            r"feature's mean.*Try a "
-            r"higher learning_rate_init, .* or a smaller tol \(now 10\)\.",
+            r"(?s)stopped after 3 epochs.*learned nothing.*higher "
+            r"learning_rate_init.*tol \(now 10\)",
         ),
         # A learning rate far too high for SGD, to the end of max_iter.
         (
             {"solver": "sgd", "learning_rate_init": 30.0, "max_grad_norm": 1.0},
-            r"Maximum iterations \(3\) reached.* learned nothing useful\. Try a "
-            r"lower learning_rate_init \(e\.g\. 3\), solver='adam' or a larger "
-            r"max_iter\.",
+            r"(?s)Maximum iterations \(3\).*learned nothing.*lower "
+            r"learning_rate_init \(e\.g\. 3\).*solver='adam'.*max_iter",
         ),
     ],
 )
@@ -485,7 +482,6 @@ def test_constant_data_fit_without_gradient_warnings():
 def test_bce_reconstructs_data_in_unit_range_through_a_sigmoid(digits):
     X = digits / 16.0  # pixels in [0, 1]
     ae = AutoencoderTransformer(4, **FAST, loss="bce", scaling=None).fit(X)
-    assert isinstance(ae.decoder_.out_activation, torch.nn.Sigmoid)
     X_hat = ae.inverse_transform(ae.transform(X))
     assert X_hat.min() >= 0 and X_hat.max() <= 1
     # Scores stay minus the squared error in input units, as for PCA.

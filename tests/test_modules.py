@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from skae._modules import (
     ACTIVATIONS,
@@ -72,11 +73,15 @@ def test_residual_block_adds_the_input_or_its_projection():
 
 def test_plain_block_order_linear_norm_activation_dropout():
     block = Block(4, 3, activation="tanh", normalization="layer", dropout=0.5)
-    assert isinstance(block.norm, nn.LayerNorm) and block.norm.normalized_shape == (3,)
-    assert isinstance(block.dropout, Dropout) and block.dropout.p == 0.5
     block.eval()
     x = torch.randn(5, 4)
-    torch.testing.assert_close(block(x), torch.tanh(block.norm(block.linear(x))))
+    expected = torch.tanh(F.layer_norm(block.linear(x), (3,), eps=1e-5))
+    torch.testing.assert_close(block(x), expected)
+    block.train()  # dropout after the activation: whole units zeroed or doubled
+    y, z = block(x), torch.tanh(F.layer_norm(block.linear(x), (3,), eps=1e-5))
+    kept = y != 0
+    torch.testing.assert_close(y[kept], 2 * z[kept])
+    assert 0 < kept.float().mean() < 1
 
 
 @pytest.mark.parametrize(

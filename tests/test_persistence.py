@@ -351,6 +351,7 @@ def _add_future_keys(doc):
     doc["calibration"] = {"kind": "isotonic"}  # optional content of 1.99
     doc["fitted"]["n_epochs_seen_"] = 3
     doc["net"]["compiled"] = False
+    doc["params"]["calibration_bins"] = 10  # a parameter added in 1.99
 
 
 def test_load_accepts_newer_minor_version(saved, fitted):
@@ -363,7 +364,12 @@ def test_newer_minor_version_with_unknown_keys_loads_with_a_warning(saved, fitte
     with pytest.warns(UserWarning, match="format_version='1.99'") as record:
         loaded = load(saved)
     message = str(record[0].message)
-    for key in ("calibration", "fitted.n_epochs_seen_", "net.compiled"):
+    for key in (
+        "calibration",
+        "fitted.n_epochs_seen_",
+        "net.compiled",
+        "params.calibration_bins",
+    ):
         assert key in message
     _assert_same_outputs(fitted, loaded, _data())
 
@@ -529,8 +535,18 @@ def test_cuda_model_loads_on_cpu_without_cuda(tmp_path):
     X = _data()
     ae = _fast().fit(X)
     save(ae, tmp_path)
-    # As if trained on a GPU (the saved weights are on CPU either way).
-    _edit_json(tmp_path, lambda d: d["params"].update(device="cuda"))
+
+    # As if trained on a GPU: the saved weights are on CPU either way, but the
+    # dropout generator's state is a CUDA generator's (16 bytes, Philox).
+    def on_gpu(doc):
+        doc["params"]["device"] = "cuda"
+        doc["net"]["device"] = "cuda:0"
+        doc["tensors"][TRAINING_FILE]["rng.module"]["shape"] = [16]
+
+    training = load_file(tmp_path / TRAINING_FILE)
+    training["rng.module"] = torch.zeros(16, dtype=torch.uint8)
+    _save_tensors(tmp_path, TRAINING_FILE, training)
+    _edit_json(tmp_path, on_gpu)
     with (
         patch("torch.cuda.is_available", return_value=False),
         pytest.warns(UserWarning, match="device='cuda' but CUDA is not available"),
@@ -540,6 +556,8 @@ def test_cuda_model_loads_on_cpu_without_cuda(tmp_path):
     assert loaded.device == "cuda"  # the parameter is kept as saved
     assert next(loaded.net_.module_.parameters()).device.type == "cpu"
     _assert_same_outputs(ae, loaded, X)
+    loaded.set_params(device="cpu").partial_fit(X)  # trains on, on the CPU
+    assert loaded.n_iter_ == ae.n_iter_ + 1
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -712,3 +730,11 @@ def test_a_format_1_1_file_loads_and_trains_on(tmp_path):
     assert ae.history_[-1, "lr"] == pytest.approx(lr)
     for group in ae.net_.optimizer_.param_groups:
         assert group["lr"] == pytest.approx(lr * 0.97)
+
+
+def test_stop_reason_round_trips(tmp_path):
+    X = _data()
+    ae = _fast(max_iter=100, tol=10.0, n_iter_no_change=2).fit(X)
+    assert ae.stop_reason_ == "tol"
+    save(ae, tmp_path)
+    assert load(tmp_path).stop_reason_ == "tol"

@@ -135,7 +135,7 @@ class TestPlotHistory:
         lines = [
             line
             for line in plot_history(est).get_lines()
-            if line.get_label() in ("restart", "_child0") or line.get_linestyle() == ":"
+            if line.get_linestyle() == ":"
         ]
         assert [line.get_xdata()[0] for line in lines] == [e - 0.5 for e in restarted]
 

@@ -88,7 +88,6 @@ def test_plateau_monitors_validation_loss_when_there_is_one():
     from types import SimpleNamespace
 
     scheduler = make_scheduler("plateau", {}, 10)
-    assert scheduler.kwargs == default_schedule_params("plateau", 10)
     fit_row = {"train_loss": 1.0, "valid_loss": 2.0}  # fit with early_stopping
     assert scheduler.monitor(SimpleNamespace(history=[fit_row])) == 2.0
     partial_fit_row = {"train_loss": 1.0}  # partial_fit validates nothing
@@ -113,9 +112,18 @@ def test_plateau_steps_on_the_validation_loss_in_fit(digits):
     assert halvings[-1] > 0
 
 
-def test_user_params_override_defaults():
-    scheduler = make_scheduler("step", {"gamma": 0.3}, 30)
-    assert scheduler.kwargs == {"step_size": 10, "gamma": 0.3}
+def test_user_params_override_defaults(digits):
+    # step_size keeps its default (max_iter // 3 = 2); gamma is the user's.
+    est = AutoencoderTransformer(
+        2,
+        **{**FAST, "max_iter": 6, "tol": 0.0, "n_iter_no_change": 99},
+        lr_schedule="step",
+        lr_schedule_params={"gamma": 0.3},
+    ).fit(digits)
+    lr0 = est.learning_rate_init
+    assert_allclose(
+        est.history_[:, "lr"], [lr0, lr0, lr0 * 0.3, lr0 * 0.3, lr0 * 0.09, lr0 * 0.09]
+    )
 
 
 @pytest.mark.parametrize(

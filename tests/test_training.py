@@ -229,3 +229,128 @@ def test_partial_fit_rolls_back_within_its_own_call_only(digits):
     assert est.n_restarts_ >= 1 and est.n_iter_ == 4
     for name, tensor in began_with.items():
         assert torch.equal(spy.weights[name], tensor), name
+
+
+class _SigintAtBatch(Callback):
+    """A real Ctrl-C in the middle of epoch ``epoch``."""
+
+    def __init__(self, epoch=3):
+        self.epoch = epoch
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        batches = net.history[-1]["batches"]
+        if training and len(net.history) == self.epoch and len(batches) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_a_ctrl_c_mid_epoch_restores_the_best_weights(digits, early_stopping):
+    est, _ = _fit(
+        digits,
+        max_iter=20,
+        batch_size=32,
+        early_stopping=early_stopping,
+        callbacks=[("user", _SigintAtBatch(epoch=3))],
+    )
+    assert est.stop_reason_ == "interrupted" and est.n_iter_ == 2
+    if early_stopping:
+        best = dict(est.net_.callbacks_)["early_stopping"].best_model_weights_
+    else:
+        best = dict(est.net_.callbacks_)["guard"].best_state_
+    for name, tensor in est.net_.module_.state_dict().items():
+        assert torch.equal(tensor, best[name]), name
+
+
+def test_fit_and_partial_fit_with_metadata_routing(digits):
+    from sklearn import config_context
+
+    with config_context(enable_metadata_routing=True):
+        est = AutoencoderTransformer(2, **FAST, early_stopping=True).fit(digits)
+        est.partial_fit(digits)
+    assert est.n_iter_ == 4
+
+
+def test_partial_fit_takes_small_chunks_after_early_stopping(digits):
+    est = AutoencoderTransformer(2, **FAST, early_stopping=True).fit(digits)
+    est.partial_fit(digits[:2])  # too few to split, and nothing is held out
+    assert est.n_iter_ == 4
+
+
+def test_training_data_is_released_after_fit(digits, monkeypatch):
+    import gc
+    import weakref
+
+    from skae import _data
+
+    real, refs = _data.prepare_rows, []
+
+    def prepare(*args):
+        rows = real(*args)
+        refs.append(weakref.ref(rows.data))
+        return rows
+
+    monkeypatch.setattr(_data, "prepare_rows", prepare)
+    est = AutoencoderTransformer(2, **FAST, early_stopping=True).fit(digits)
+    gc.collect()
+    # The fitted model holds no copy of the standardized training rows.
+    assert refs and refs[0]() is None
+    assert est.n_iter_ == 3
+
+
+class _InfiniteGradient(Callback):
+    """Make one gradient infinite in the last batch of epoch ``epoch``, once.
+
+    The batch's loss, computed before the backward pass, stays finite.
+    """
+
+    def __init__(self, epoch=2):
+        self.epoch = epoch
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        self.n_train_ = len(dataset_train)
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        done = sum(b.get("train_batch_size", 0) for b in net.history[-1]["batches"])
+        last = done + len(batch[0]) == self.n_train_
+        if training and last and len(net.history) == self.epoch:
+            if not getattr(self, "fired_", False):
+                self.fired_ = True
+                weight = net.module_.encoder.out.weight
+                self.handle_ = weight.register_hook(lambda g: g * float("inf"))
+
+    def on_batch_end(self, net, **kwargs):
+        handle = getattr(self, "handle_", None)
+        if handle is not None:
+            handle.remove()
+            self.handle_ = None
+
+
+def test_finite_loss_with_an_infinite_gradient_restarts(digits):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = AutoencoderTransformer(
+            2, **{**FAST, "max_iter": 4}, callbacks=[("inf", _InfiniteGradient())]
+        ).fit(digits)
+    assert est.n_restarts_ == 1
+    assert [row.get("restart") for row in est.history_] == [None, 1, None, None]
+    for row in est.history_:
+        assert math.isfinite(row["train_loss"])
+        assert all(map(math.isfinite, row["grad_norms"].values()))
+
+
+def test_early_stopping_after_a_restart_restores_the_best_validation_epoch(digits):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = AutoencoderTransformer(
+            2,
+            **{**FAST, "max_iter": 6},
+            early_stopping=True,
+            n_iter_no_change=50,
+            callbacks=[("inf", _InfiniteGradient(epoch=3))],
+        ).fit(digits)
+    assert est.n_restarts_ == 1 and est.stop_reason_ == "max_iter"
+    valid = est.history_[:, "valid_loss"]
+    stopper = dict(est.net_.callbacks_)["early_stopping"]
+    assert stopper.best_epoch_ == int(np.argmin(valid)) + 1
+    for name, tensor in est.net_.module_.state_dict().items():
+        assert torch.equal(tensor, stopper.best_model_weights_[name]), name

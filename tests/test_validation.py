@@ -11,7 +11,7 @@ from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skae import AutoencoderTransformer, TrainingDivergedError
+from skae import AutoencoderTransformer
 
 pd = pytest.importorskip("pandas")
 
@@ -444,11 +444,9 @@ def test_huge_float32_values_finite():
     assert scores.dtype == np.float64 and np.isfinite(scores).all()
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_exploded_training_never_gives_non_finite_outputs(seed):
-    # Near-constant data, heavy dropout and SGD: the loss explodes on some
-    # seeds. Either the guard stops it (an error, the estimator untouched) or
-    # the model's outputs are finite.
+def test_exploded_training_never_gives_non_finite_outputs():
+    # Near-constant data, heavy dropout and SGD: the loss explodes to ~1e7
+    # while staying finite. The model's outputs must stay finite.
     X = np.array(
         [
             [1.0009229, 0.99779737, 0.99952036],
@@ -469,18 +467,15 @@ def test_exploded_training_never_gives_non_finite_outputs(seed):
         batch_size=2,
         max_iter=2,
         max_restarts=0,
-        random_state=seed,
+        random_state=0,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            ae.fit(X)
-        except TrainingDivergedError:
-            assert not hasattr(ae, "net_")
-            return
+        ae.fit(X)
+    assert max(ae.history_[:, "train_loss"]) > 1e6  # it did explode
     assert np.isfinite(ae.transform(X)).all()
+    assert np.isfinite(ae.inverse_transform(ae.transform(X))).all()
     assert np.isfinite(ae.score_samples(X)).all()
-    assert all(np.isfinite(ae.history_[:, "train_loss"]))
 
 
 def test_values_too_large_for_float64_variance():
