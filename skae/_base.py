@@ -24,7 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _data, _inference, _net, _runtime, _training
+from . import _data, _devices, _inference, _net, _runtime, _training
 from ._advice import learned_nothing, remedies_for
 from ._checks import check_bce_range, check_params, validate_codes
 from ._scaling import Scaling, scan
@@ -158,7 +158,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         hidden = check_params(self, X)
         name = type(self).__name__
         if first:
-            device = _runtime.resolve_device(self.device)
+            device = _devices.resolve_device(self.device)
             scaling = Scaling(self.scaling).fit(
                 X, estimator_name=name, bounds=self.loss == "bce"
             )
@@ -185,7 +185,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             scaling, net = self._scaling, self.net_
             # (A model pickled before _fit_params existed: its get_params.)
             params = getattr(self, "_fit_params", None) or self.get_params()
-            device = _runtime.resolve_device(net.device)
+            device = _devices.resolve_device(net.device)
             low, high = scan(X, estimator_name=name)
             if params.get("loss") == "bce":
                 check_bce_range(low, high)
@@ -388,13 +388,16 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         # A model pickled before the float64 copies were kept: one for the call.
         copies = getattr(self, "_float64", None) or _inference.Float64Copies()
+        device = self.net_.device
+        if X.dtype == np.float64:
+            device = _devices.float64_device(device)
         with _runtime.num_threads(self.n_threads):
             return _inference.infer(
                 self.net_.module_,
                 part,
                 X,
                 scaling=self._scaling,
-                device=self.net_.device,
+                device=device,
                 copies=copies,
                 on_non_finite=on_non_finite,
                 standardized=standardized,

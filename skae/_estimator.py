@@ -2,6 +2,7 @@
 
 from numbers import Integral, Real
 
+import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseAutoencoder
@@ -196,9 +197,15 @@ class AutoencoderTransformer(BaseAutoencoder):
         cores, so grid searches do not oversubscribe. Results do not depend
         on it (see ``random_state``).
 
-    device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
-        Where the network trains and runs. ``"auto"`` picks CUDA when
-        available. The data moves to the device once per call.
+    device : str or torch.device, default="cpu"
+        Where the network trains and runs: ``"cpu"``, ``"cuda"``,
+        ``"cuda:N"``, ``"mps"``, ``"xpu"`` (``"xpu:N"``), a
+        :class:`torch.device` of those types, or ``"auto"`` (CUDA when
+        available, else CPU). A device this machine does not have raises a
+        ValueError naming it before training starts. Rows move to the device
+        batch by batch (or once, for in-memory arrays). On MPS, which has no
+        float64, float64 input is transformed on CPU. A model saved or
+        pickled on a device this machine lacks loads on CPU, with a warning.
 
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, dropout, batch order and the validation
@@ -336,7 +343,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         "max_restarts": [Interval(Integral, 0, None, closed="left")],
         "callbacks": [list, None],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
-        "device": [str],
+        "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }

@@ -20,6 +20,7 @@ from skorch.callbacks import (
 )
 
 from ._data import BatchIterator, HoldoutSplit, Rows
+from ._devices import fused_supported, loading_device
 from ._modules import Autoencoder
 from ._objective import Objective
 from ._schedules import make_scheduler
@@ -30,9 +31,6 @@ from .callbacks import (
     TrainingGuard,
     ValueClipping,
 )
-
-#: Fused optimizers run on CPU from torch 2.4; older versions use ``foreach``.
-_FUSED_ON_CPU = tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 4)
 
 #: skorch ``param_groups`` patterns of the parameters ``alpha`` leaves alone:
 #: biases and normalization parameters. The rest are the weight matrices.
@@ -69,6 +67,14 @@ class AutoencoderNet(NeuralNet):
         super().initialize()
         self.generator_ = torch.Generator().manual_seed(self.seed)
         return self
+
+    def __setstate__(self, state):
+        # skorch maps a CUDA net to CPU when CUDA is missing; any other
+        # device this machine lacks (MPS, XPU, a CUDA index beyond its
+        # devices) falls back to CPU the same way, with a warning.
+        if state.get("device") is not None:
+            state = {**state, "device": str(loading_device(state["device"]))}
+        super().__setstate__(state)
 
     # ------------------------------------------- training state (persistence)
 
@@ -176,9 +182,8 @@ class AutoencoderNet(NeuralNet):
 
 def _optimizer(solver, momentum, device):
     """Return the optimizer class and its settings for ``solver``."""
-    fused = {"fused": True}
-    if device.type == "cpu" and not _FUSED_ON_CPU:
-        fused = {"foreach": True}
+    # Fused kernels run on CUDA, XPU, MPS and (from torch 2.4) CPU.
+    fused = {"fused": True} if fused_supported(device) else {"foreach": True}
     if solver == "adam":
         return torch.optim.Adam, fused
     if solver == "adamw":

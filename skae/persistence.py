@@ -36,7 +36,7 @@ from safetensors.torch import save as save_bytes
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
-from . import _format, _inference, _net, _runtime, _training
+from . import _devices, _format, _inference, _net, _training
 from ._checks import hidden_sizes
 from ._estimator import AutoencoderTransformer
 from ._scaling import Scaling
@@ -411,7 +411,7 @@ def _rebuild_net(estimator, doc, n_features, ignored):
         raise ValueError(f"{JSON_FILE}: net seed must be an int >= 0; got {seed!r}.")
     if not isinstance(validate, bool):
         raise ValueError(f"{JSON_FILE}: net validate must be a bool; got {validate!r}.")
-    device = _load_device(estimator.device)
+    device = _devices.loading_device(estimator.device)
     hidden = hidden_sizes(estimator.hidden_layer_sizes)
     net = _net.build_net(
         {**estimator.get_params(), "hidden_layer_sizes": hidden},
@@ -422,21 +422,6 @@ def _rebuild_net(estimator, doc, n_features, ignored):
         validate=validate,
     )
     return net.initialize()
-
-
-def _load_device(device):
-    """Return the device to load on: CPU (with a warning) if CUDA is missing."""
-    try:
-        return _runtime.resolve_device(device)
-    except ValueError:
-        warnings.warn(
-            f"The model was saved with device={device!r} but CUDA is not "
-            "available on this machine; it is loaded on CPU. Call "
-            "set_params(device='cpu') before fitting it again here.",
-            UserWarning,
-            stacklevel=3,
-        )
-        return torch.device("cpu")
 
 
 def _load_module(module, weights):
