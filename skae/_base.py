@@ -24,7 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _data, _devices, _inference, _net, _runtime, _training
+from . import _data, _devices, _inference, _net, _runtime, _sources, _training
 from ._advice import learned_nothing, remedies_for
 from ._checks import check_bce_range, check_params, validate_codes
 from ._scaling import Scaling, scan
@@ -58,10 +58,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data. An ``np.memmap`` is read batch by batch, never
-            copied whole. Sparse matrices are not supported: they raise a
-            TypeError before training (densify with ``X.toarray()``).
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. NumPy arrays and DataFrames are standardized into
+            one float32 tensor on the device. Sparse matrices and arrays
+            (CSR, CSC, or any format SciPy converts to CSR), ``np.memmap``
+            files, zarr arrays, h5py datasets and dask arrays are never
+            copied whole: their rows are read, densified and standardized a
+            batch at a time, and the fitted model is the one the same data
+            as a dense NumPy array would give (see the user guide's
+            :ref:`scaling` page).
 
         y : None
             Ignored; present for API consistency.
@@ -84,7 +89,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
 
         y : None
@@ -117,7 +122,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
 
         y : None
@@ -148,13 +153,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _fit_unsafe(self, X, first, epochs, incremental):
         # The NaN/inf check runs in the one pass that computes the scaling
         # statistics (or, for a later partial_fit call, checks the rows).
-        X = validate_data(
-            self,
-            X,
-            reset=first,
-            dtype=[np.float64, np.float32],
-            ensure_all_finite=False,
-        )
+        X = self._check_X(X, reset=first)
         hidden = check_params(self, X)
         name = type(self).__name__
         if first:
@@ -277,7 +276,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to encode.
 
         Returns
@@ -313,7 +312,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to reconstruct.
 
         Returns
@@ -332,7 +331,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to reconstruct.
 
         y : None
@@ -344,6 +343,36 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             Minus the mean squared reconstruction error.
         """
         return float(np.mean(self.score_samples(X)))
+
+    def _check_X(self, X, reset):
+        """``validate_data`` for dense, sparse and out-of-core ``X``.
+
+        Sparse input comes back as :class:`~skae._sources.SparseRows`, a
+        zarr / h5py / dask array as :class:`~skae._sources.BlockArray`,
+        after validating its first rows only (``validate_data`` would load
+        it whole); NaN and infinity are checked later, chunk by chunk.
+        """
+        dtype = [np.float64, np.float32]
+        if _sources.is_out_of_core(X):
+            sample = X[: min(2, X.shape[0])] if len(X.shape) else X
+            sample = sample.compute() if hasattr(sample, "compute") else sample
+            sample = validate_data(
+                self,
+                np.asarray(sample),
+                reset=reset,
+                dtype=dtype,
+                ensure_all_finite=False,
+            )
+            return _sources.BlockArray(X, sample.dtype)
+        X = validate_data(
+            self,
+            X,
+            reset=reset,
+            accept_sparse=["csr", "csc"],
+            dtype=dtype,
+            ensure_all_finite=False,
+        )
+        return _sources.as_sparse(X)
 
     def _validate_rows(self, X):
         """Validate rows for transform/score_samples; NaN/inf checked later.
@@ -371,20 +400,18 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             and not hasattr(self, "feature_names_in_")
         ):
             return X
-        return validate_data(
-            self,
-            X,
-            reset=False,
-            dtype=[np.float64, np.float32],
-            ensure_all_finite=False,
-        )
+        return self._check_X(X, reset=False)
 
     def _infer(self, part, X, standardized=None):
         on_non_finite = None
         if part != "decoder" and not get_config()["assume_finite"]:
 
             def on_non_finite():
-                assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
+                name = type(self).__name__
+                if isinstance(X, np.ndarray):
+                    assert_all_finite(X, input_name="X", estimator_name=name)
+                else:  # read in chunks, never whole
+                    scan(X, estimator_name=name)
 
         # A model pickled before the float64 copies were kept: one for the call.
         copies = getattr(self, "_float64", None) or _inference.Float64Copies()
@@ -415,4 +442,5 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = True
         return tags

@@ -211,12 +211,15 @@ def scaled_error(module, data, max_rows=4096):
     """
     n = len(data.data)
     positions = torch.arange(0, n, max(1, -(-n // max_rows)))
-    x = (
-        data.data.take(positions)
-        if not isinstance(data.data, torch.Tensor)
-        else (data.data[positions.to(data.data.device)])
-    )
     module.eval()
-    with torch.inference_mode():
-        error = (module(x) - x).double().square().mean()
-    return float(error)
+    total = 0.0
+    # In pieces of 512 rows: a lazy source (sparse, out-of-core) holds a
+    # few mini-batches at a time, never thousands of densified rows.
+    for piece in positions.split(512):
+        if isinstance(data.data, torch.Tensor):
+            x = data.data[piece.to(data.data.device)]
+        else:
+            x = data.data.take(piece)
+        with torch.inference_mode():
+            total += float((module(x) - x).double().square().sum())
+    return total / (len(positions) * data.data.shape[1])
