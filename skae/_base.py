@@ -24,7 +24,16 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _data, _devices, _inference, _net, _runtime, _sources, _training
+from . import (
+    _data,
+    _devices,
+    _distributed,
+    _inference,
+    _net,
+    _runtime,
+    _sources,
+    _training,
+)
 from ._advice import learned_nothing, remedies_for
 from ._checks import check_bce_range, check_params, validate_codes
 from ._scaling import Scaling, scan
@@ -156,8 +165,12 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         X = self._check_X(X, reset=first)
         hidden = check_params(self, X)
         name = type(self).__name__
+        parallel = _distributed.data_parallel(self.accelerator)
         if first:
-            device = _devices.resolve_device(self.device)
+            if self.accelerator is None:
+                device = _devices.resolve_device(self.device)
+            else:
+                device = _devices.parse_device(self.accelerator.device)
             scaling = Scaling(self.scaling).fit(
                 X, estimator_name=name, bounds=self.loss == "bce"
             )
@@ -168,6 +181,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 seed = int(np.random.SeedSequence().generate_state(1)[0] >> 3)
             else:
                 seed = int(check_random_state(self.random_state).randint(2**28))
+            if parallel is not None:  # every rank the same model
+                seed = parallel.same_seed(seed)
             params = {**self.get_params(), "hidden_layer_sizes": hidden}
             net = _net.build_net(
                 params,
@@ -176,6 +191,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 seed=seed,
                 device=device,
                 validate=self.early_stopping,
+                parallel=parallel,
             )
             net.initialize()
         else:
@@ -207,7 +223,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             # What the net was built with: a later set_params does not change
             # the fitted model, and save() describes the fitted model.
             self._fit_params = {
-                name: value if name == "callbacks" else copy.deepcopy(value)
+                name: value
+                if name in ("callbacks", "accelerator")
+                else copy.deepcopy(value)
                 for name, value in self.get_params(deep=False).items()
             }
             self._scaling = scaling

@@ -24,7 +24,7 @@ from ._sources import BlockArray, is_lazy, pieces, read_chunk
 #: shuffled order) into memory: a pass holds about this share of the
 #: source's rows, standardized in float32, so an epoch reads the source this
 #: many times over, always in contiguous blocks.
-PASS_FRACTION = 1 / 6
+PASS_FRACTION = 1 / 10
 
 #: ... but at least this many values (small sources: one pass).
 MIN_PASS_ELEMENTS = 2**22
@@ -102,7 +102,10 @@ class Rows(torch.utils.data.Dataset):
                 first = group[0][0]
                 rows = self.take(order[first : group[-1][1]])
                 for start, stop in group:
-                    yield rows[start - first : stop - first]
+                    # A copy: a view the caller still holds would keep the
+                    # whole pass alive while the next one is read.
+                    yield rows[start - first : stop - first].clone()
+                del rows
                 group = []
 
     def preloaded(self):
@@ -146,7 +149,9 @@ class LazyRows:
         rows = rows.cpu().numpy()
         out = None
         for positions, data in pieces(self.X, rows):
-            values = self.standardize(torch.from_numpy(data).to(self.device))
+            # data is a fresh copy: standardized in place.
+            values = torch.from_numpy(data).to(self.device)
+            values = self.standardize(values, out=values)
             if positions is None:
                 return values.to(torch.float32)
             if out is None:
@@ -166,14 +171,26 @@ class BatchIterator:
 
     The reconstruction target is the batch itself, so no ``y`` is built. With
     ``shuffle``, each epoch draws one permutation from ``generator`` and slices
-    it into the batches of :func:`batch_bounds`.
+    it into the batches of :func:`batch_bounds`. With ``shard`` (a
+    :class:`~skae._distributed.DataParallel`), each global batch is cut the
+    same way on every rank and this rank's piece is yielded as
+    ``(X_piece, n_rows_of_the_global_batch)``.
     """
 
-    def __init__(self, dataset, batch_size, shuffle, generator):
+    def __init__(self, dataset, batch_size, shuffle, generator, shard=None):
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = generator
+        self.shard = shard
+        if shard is not None:
+            smallest = min(b - a for a, b in batch_bounds(len(dataset), batch_size))
+            if smallest < shard.world:
+                raise ValueError(
+                    f"batch_size={batch_size} leaves a mini-batch of {smallest} "
+                    f"rows for {shard.world} processes: every process needs a row "
+                    f"of each batch. Use batch_size >= {max(shard.world, 16)}."
+                )
 
     def __len__(self):
         return len(batch_bounds(len(self.dataset), self.batch_size))
@@ -188,8 +205,16 @@ class BatchIterator:
         if isinstance(data, torch.Tensor):
             order = order.to(data.device)
         bounds = batch_bounds(n, self.batch_size)
-        for batch in self.dataset.batches(order, bounds):
-            yield batch, None
+        if self.shard is None:
+            for batch in self.dataset.batches(order, bounds):
+                yield batch, None
+            return
+        pieces = [self.shard.piece(order[a:b]) for a, b in bounds]
+        ends = np.cumsum([len(p) for p in pieces]).tolist()
+        local = list(zip([0, *ends[:-1]], ends))
+        batches = self.dataset.batches(torch.cat(pieces), local)
+        for (start, stop), batch in zip(bounds, batches):
+            yield batch, stop - start
 
 
 class HoldoutSplit:

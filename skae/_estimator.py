@@ -3,7 +3,7 @@
 from numbers import Integral, Real
 
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._base import BaseAutoencoder
 from ._modules import ACTIVATIONS, INITS
@@ -207,6 +207,19 @@ class AutoencoderTransformer(BaseAutoencoder):
         float64, float64 input is transformed on CPU. A model saved or
         pickled on a device this machine lacks loads on CPU, with a warning.
 
+    accelerator : accelerate.Accelerator, default=None
+        Data-parallel training over the processes of a Hugging Face
+        Accelerate launch (``accelerate launch`` on several GPUs, or CPU
+        processes): every process calls ``fit`` with the same data; each
+        mini-batch of ``batch_size`` rows is split between the processes
+        and their gradients are averaged, so the model is the one-process
+        model up to float rounding, on every process. The accelerator's
+        device is used and ``device`` is ignored; ``random_state=None``
+        takes the main process's seed everywhere. ``transform`` and the
+        other methods run on each process's own rows. :func:`skae.save`
+        writes from the main process only. Not saved by :func:`skae.save`
+        (loaded as None). See the user guide's :ref:`distributed` page.
+
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, dropout, batch order and the validation
         split, each through a generator of the model's own (on the training
@@ -344,6 +357,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         "callbacks": [list, None],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "device": [str, torch.device],
+        "accelerator": [HasMethods(["wait_for_everyone"]), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -380,6 +394,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         callbacks=None,
         n_threads=None,
         device="cpu",
+        accelerator=None,
         random_state=None,
         verbose=0,
     ):
@@ -412,6 +427,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         self.callbacks = callbacks
         self.n_threads = n_threads
         self.device = device
+        self.accelerator = accelerator
         self.random_state = random_state
         self.verbose = verbose
 

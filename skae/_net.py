@@ -56,12 +56,16 @@ class AutoencoderNet(NeuralNet):
     seed : int
         Seeds the generator that shuffles batches (the module and the
         validation split have generators of their own).
+    parallel : DataParallel or None
+        The ranks of data-parallel training (:mod:`skae._distributed`), or
+        None in one process.
     """
 
-    def __init__(self, *args, alpha=0.0, seed=0, **kwargs):
+    def __init__(self, *args, alpha=0.0, seed=0, parallel=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.alpha = alpha
         self.seed = seed
+        self.parallel = parallel
 
     def initialize(self):
         super().initialize()
@@ -138,7 +142,11 @@ class AutoencoderNet(NeuralNet):
                 if group.get("decay"):
                     group["weight_decay"] = self.alpha / n_train
         return BatchIterator(
-            dataset, self.batch_size, shuffle=training, generator=self.generator_
+            dataset,
+            self.batch_size,
+            shuffle=training,
+            generator=self.generator_,
+            shard=self.parallel if training else None,
         )
 
     def infer(self, x, **fit_params):
@@ -155,11 +163,33 @@ class AutoencoderNet(NeuralNet):
         """
         if not self.module_.training:
             self.module_.train()
-        Xi, _ = batch
+        Xi, n_global = batch
         output = self.infer(Xi)
         loss = self.get_loss(output, None, X=Xi, training=True)
-        loss.backward()
+        if self.parallel is None:
+            loss.backward()
+            return {"loss": loss, "y_pred": output}
+        # Data parallel: this rank's piece of a global batch of n_global rows.
+        parallel, n_local = self.parallel, len(Xi)
+        (loss * parallel.weight(n_local, n_global, parallel.world)).backward()
+        parallel.average_gradients(self.module_)
+        terms = self.__dict__.pop("_terms")
+        values = parallel.reduce_batch({**terms, "": loss}, n_local, n_global)
+        loss = values.pop("")
+        for name, value in values.items():  # the global batch's, not the piece's
+            self.history.record_batch(f"train_{name}", value.item())
         return {"loss": loss, "y_pred": output}
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        """With data parallel, record the global batch's size, not the piece's."""
+        if self.parallel is not None and training:
+            self.history.record_batch("train_batch_size", batch[1])
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        """With data parallel, give every rank the main process's buffers."""
+        if self.parallel is not None:
+            with torch.no_grad():
+                self.parallel.broadcast_buffers(self.module_)
 
     def validation_step(self, batch, **fit_params):
         """Loss of one validation batch, in eval mode, without gradients."""
@@ -174,7 +204,9 @@ class AutoencoderNet(NeuralNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """The objective's loss; training records each term of the batch."""
         loss, values = self.criterion_(X, y_pred, self.module_, training)
-        if training:
+        if training and self.parallel is not None:
+            self._terms = values  # reduced over the ranks, then recorded
+        elif training:
             for name, value in values.items():
                 self.history.record_batch(f"train_{name}", value.item())
         return loss
@@ -197,7 +229,7 @@ def _optimizer(solver, momentum, device):
     return torch.optim.RMSprop, {"foreach": True, "momentum": momentum}
 
 
-def build_net(params, n_features, n_components, seed, device, validate):
+def build_net(params, n_features, n_components, seed, device, validate, parallel=None):
     """Return an uninitialized :class:`AutoencoderNet` for the estimator's params.
 
     Parameters
@@ -212,6 +244,9 @@ def build_net(params, n_features, n_components, seed, device, validate):
     validate : bool
         Hold out ``validation_fraction`` in ``fit``, stop early on the
         validation loss and restore the weights of its best epoch.
+    parallel : DataParallel or None
+        Data-parallel training over several processes (see
+        :mod:`skae._distributed`).
     """
     p = params
     objective = Objective(p)  # for the names of its terms
@@ -280,6 +315,7 @@ def build_net(params, n_features, n_components, seed, device, validate):
         callbacks__print_log__keys_ignored=quiet,
         alpha=p["alpha"],
         seed=seed + 3,
+        parallel=parallel,
         verbose=int(p["verbose"] > 0),
         device=str(device),
         **{f"optimizer__{k}": v for k, v in opt_kwargs.items()},

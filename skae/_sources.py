@@ -31,7 +31,7 @@ OUT_OF_CORE = ("zarr", "h5py", "dask")
 
 #: A block of an out-of-core array holds at least this many bytes (whole
 #: chunks of the source; fewer only at the end).
-BLOCK_BYTES = 16 * 2**20
+BLOCK_BYTES = 8 * 2**20
 
 
 def read_chunk(X, rows, dtype=None):

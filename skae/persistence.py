@@ -95,7 +95,9 @@ def save(estimator, path):
         A fitted estimator. Every parameter must be representable in JSON
         (None, bool, int, float, str, and lists, tuples and string-keyed dicts
         of those): ``callbacks`` must be None or empty and ``random_state`` an
-        int or None.
+        int or None. The ``accelerator`` parameter is not saved (it loads as
+        None); with one, every process may call ``save``: the main process
+        writes, after and before a barrier.
 
     path : str or os.PathLike
         Directory to write.
@@ -211,10 +213,22 @@ def save(estimator, path):
     }
     text = json.dumps(doc, indent=1)  # before any file is written
 
-    path.mkdir(parents=True, exist_ok=True)
-    for name, blob in blobs.items():
-        _format.replace(path / name, lambda tmp, blob=blob: Path(tmp).write_bytes(blob))
-    _format.replace(path / JSON_FILE, lambda tmp: Path(tmp).write_text(text, "utf-8"))
+    accelerator = getattr(estimator, "accelerator", None)
+    if accelerator is not None:
+        # Data parallel: every process calls save; the main process writes,
+        # and no process goes on (and maybe reads the files) before it is done.
+        accelerator.wait_for_everyone()
+    if accelerator is None or accelerator.is_main_process:
+        path.mkdir(parents=True, exist_ok=True)
+        for name, blob in blobs.items():
+            _format.replace(
+                path / name, lambda tmp, blob=blob: Path(tmp).write_bytes(blob)
+            )
+        _format.replace(
+            path / JSON_FILE, lambda tmp: Path(tmp).write_text(text, "utf-8")
+        )
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
 
 
 def load(path):
@@ -315,6 +329,8 @@ def load(path):
 # Parameters that steer calls or the next fit but are not part of the fitted
 # model (the generator states are saved apart): saved as they are now.
 _RUNTIME_PARAMS = {"n_threads", "verbose", "callbacks", "random_state"}
+# Parameters never saved (a live object of this run): loaded at their default.
+_UNSAVED_PARAMS = {"accelerator"}
 
 
 def _saved_params(estimator):
@@ -326,6 +342,8 @@ def _saved_params(estimator):
     not saved.
     """
     current = estimator.get_params(deep=False)
+    for name in _UNSAVED_PARAMS:
+        current.pop(name, None)
     fitted = getattr(estimator, "_fit_params", current)
     # Unchanged values are saved as they are now (equal, but maybe in a type
     # JSON can hold: a tuple set in place of the array the model was fitted
@@ -346,7 +364,11 @@ def _saved_params(estimator):
             UserWarning,
             stacklevel=3,
         )
-    return {name: _format.encode_param(name, value) for name, value in params.items()}
+    return {
+        name: _format.encode_param(name, value)
+        for name, value in params.items()
+        if name not in _UNSAVED_PARAMS
+    }
 
 
 def _same(a, b):
