@@ -267,6 +267,7 @@ def main(argv=None):
     )
     print(table)
     print(summary)
+    input_bytes, output_bytes = X.nbytes, Z.nbytes
     del X, Z
 
     print("out-of-core and sparse sources ...", flush=True)
@@ -285,13 +286,14 @@ def main(argv=None):
     ]
     facts["load_average_end"] = load()
     n_source = sources[0]["source_bytes"] // (4 * SOURCE_SHAPE[1])
+    net = ", ".join(f"{k}={v!r}" for k, v in SMALL_NET.items())
     md = (
         f"{machine_line(facts)}\n\n{summary}\n\n{table}\n\n"
         f"Out-of-core and sparse sources: peak resident memory growth of one "
         f"epoch of `fit` and of `transform` ({n_source:,} x {SOURCE_SHAPE[1]} "
         f"float32 source; sparse: {SPARSE[0] // (10 if args.quick else 1):,} x "
         f"{SPARSE[1]:,}), each source in a fresh process, "
-        f"`AutoencoderTransformer({', '.join(f'{k}={v!r}' for k, v in SMALL_NET.items())})`:"
+        f"`AutoencoderTransformer({net})`:"
         f"\n\n{sources_table}\n"
     )
     payload = {
@@ -301,8 +303,8 @@ def main(argv=None):
         "n_rows": n_rows,
         "seconds": seconds,
         "bytes": {
-            "input": X.nbytes,
-            "output": Z.nbytes,
+            "input": input_bytes,
+            "output": output_bytes,
             "before": before,
             "peak": peak,
             "extra": extra,

@@ -24,7 +24,7 @@ from ._sources import BlockArray, is_lazy, pieces, read_chunk
 #: shuffled order) into memory: a pass holds about this share of the
 #: source's rows, standardized in float32, so an epoch reads the source this
 #: many times over, always in contiguous blocks.
-PASS_FRACTION = 1 / 10
+PASS_FRACTION = 1 / 12
 
 #: ... but at least this many values (small sources: one pass).
 MIN_PASS_ELEMENTS = 2**22
@@ -101,11 +101,15 @@ class Rows(torch.utils.data.Dataset):
             if pair[1] - group[0][0] >= per_pass or pair is bounds[-1]:
                 first = group[0][0]
                 rows = self.take(order[first : group[-1][1]])
+                last = group.pop()
                 for start, stop in group:
-                    # A copy: a view the caller still holds would keep the
-                    # whole pass alive while the next one is read.
-                    yield rows[start - first : stop - first].clone()
+                    yield rows[start - first : stop - first]
+                # The last batch is a copy: the caller still holds it while
+                # the next pass is read, and a view would keep this whole
+                # pass alive meanwhile.
+                last = rows[last[0] - first : last[1] - first].clone()
                 del rows
+                yield last
                 group = []
 
     def preloaded(self):
