@@ -91,7 +91,7 @@ class GradientMonitor(Callback):
     #: Per-batch norms kept before they are folded into per-layer sums: a
     #: tensor per batch for a whole epoch of a large data set would hold
     #: about 10 KB per batch (80 MB for 2 million rows in batches of 256).
-    FOLD_EVERY = 256
+    _FOLD_EVERY = 256
 
     def on_train_begin(self, net, **kwargs):
         names, params, index = layer_parameter_groups(net.module_)
@@ -126,7 +126,7 @@ class GradientMonitor(Callback):
         # One fused kernel per batch; the per-layer reduction waits for the
         # epoch's end, so the training loop pays two small ops per step.
         self._batches.append(torch.stack(torch._foreach_norm(grads)))
-        if len(self._batches) >= self.FOLD_EVERY:
+        if len(self._batches) >= self._FOLD_EVERY:
             self._fold()
 
     def on_epoch_end(self, net, **kwargs):

@@ -179,3 +179,32 @@ def _rank_tiny_batches():
 
 def test_batches_smaller_than_the_process_count_are_refused():
     _launch(_rank_tiny_batches, ())
+
+
+@pytest.mark.slow
+def test_documented_script_runs_in_one_process(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "docs" / "scripts"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(script / "data_parallel_fit.py"),
+            "--rows",
+            "1000",
+            "--epochs",
+            "2",
+            "--out",
+            str(tmp_path / "model"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "1 process(es) on cpu: 2 epochs" in done.stdout
+    assert "(1000, 8), float32" in done.stdout
+    assert (tmp_path / "model" / "skae.json").exists()

@@ -103,7 +103,7 @@ def test_grad_norms_are_folded_while_the_epoch_runs(digits, monkeypatch, fold_ev
 
     params = dict(hidden_layer_sizes=(8,), batch_size=30, max_iter=2, random_state=0)
     whole = AutoencoderTransformer(2, **params).fit(digits)
-    monkeypatch.setattr(GradientMonitor, "FOLD_EVERY", fold_every)
+    monkeypatch.setattr(GradientMonitor, "_FOLD_EVERY", fold_every)
     folded = AutoencoderTransformer(2, **params, callbacks=[("watch", Watch())])
     folded.fit(digits)
     assert len(kept) == 20 and max(kept) < fold_every
