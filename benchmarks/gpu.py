@@ -47,10 +47,9 @@ from _common import (
     parser,
     write_results,
 )
-from sklearn.exceptions import ConvergenceWarning
 
-from skae import AutoencoderTransformer
-
+# scikit-learn and skae are imported once a GPU is found: without one, the
+# script only needs torch to say so.
 EPOCHS = 5
 
 
@@ -115,6 +114,10 @@ def timed(device, fn):
 
 def measure(device, X, epochs, autocast):
     """Seconds per epoch of fit, rows/s of transform, and the codes."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skae import AutoencoderTransformer
+
     # cache_enabled=False: autocast caches the low-precision copy of each
     # weight until the context exits; around a whole fit the forward passes
     # would keep using the first batch's weights.

@@ -22,10 +22,7 @@ def _search(n_jobs):
             hidden_layer_sizes=(8,), max_iter=4, batch_size=32, random_state=0
         ),
     )
-    grid = {
-        "autoencodertransformer__n_components": [2, 3],
-        "autoencodertransformer__learning_rate_init": [1e-3, 1e-2],
-    }
+    grid = {"autoencodertransformer__n_components": [2, 3]}
     return GridSearchCV(pipe, grid, cv=KFold(3), n_jobs=n_jobs, return_train_score=True)
 
 

@@ -131,9 +131,15 @@ def _dask(tmp_path, X):
 SOURCES = {"zarr": _zarr, "h5py": _h5py, "dask": _dask}
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("params", [{}, {"early_stopping": True}])
-@pytest.mark.parametrize("source", list(SOURCES))
+CASES = [
+    (source, params, dtype)
+    for source in ("zarr", "h5py")
+    for params in ({}, {"early_stopping": True})
+    for dtype in (np.float32, np.float64)
+] + [("dask", {}, np.float32), ("dask", {"early_stopping": True}, np.float64)]
+
+
+@pytest.mark.parametrize("source, params, dtype", CASES)
 def test_out_of_core_gives_the_numpy_model_bit_for_bit(
     tmp_path, small_blocks, source, params, dtype
 ):
