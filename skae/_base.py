@@ -24,7 +24,16 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _data, _inference, _net, _runtime, _training
+from . import (
+    _data,
+    _devices,
+    _distributed,
+    _inference,
+    _net,
+    _runtime,
+    _sources,
+    _training,
+)
 from ._advice import learned_nothing, remedies_for
 from ._checks import check_bce_range, check_params, validate_codes
 from ._scaling import Scaling, scan
@@ -58,10 +67,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data. An ``np.memmap`` is read batch by batch, never
-            copied whole. Sparse matrices are not supported: they raise a
-            TypeError before training (densify with ``X.toarray()``).
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. NumPy arrays and DataFrames are standardized into
+            one float32 tensor on the device. Sparse matrices and arrays
+            (CSR, CSC, or any format SciPy converts to CSR), ``np.memmap``
+            files, zarr arrays, h5py datasets and dask arrays are never
+            copied whole: their rows are read, densified and standardized a
+            batch at a time, and the fitted model is the one the same data
+            as a dense NumPy array would give (see the user guide's
+            :ref:`scaling` page).
 
         y : None
             Ignored; present for API consistency.
@@ -84,7 +98,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
 
         y : None
@@ -117,7 +131,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
 
         y : None
@@ -154,17 +168,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _fit_unsafe(self, X, first, epochs, incremental):
         # The NaN/inf check runs in the one pass that computes the scaling
         # statistics (or, for a later partial_fit call, checks the rows).
-        X = validate_data(
-            self,
-            X,
-            reset=first,
-            dtype=[np.float64, np.float32],
-            ensure_all_finite=False,
-        )
+        X = self._check_X(X, reset=first)
         hidden = check_params(self, X, incremental=incremental)
         name = type(self).__name__
+        parallel = _distributed.data_parallel(self.accelerator)
         if first:
-            device = _runtime.resolve_device(self.device)
+            if self.accelerator is None:
+                device = _devices.resolve_device(self.device)
+            else:
+                device = _devices.parse_device(self.accelerator.device)
             scaling = Scaling(self.scaling).fit(
                 X, estimator_name=name, bounds=self.loss == "bce"
             )
@@ -175,6 +187,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 seed = int(np.random.SeedSequence().generate_state(1)[0] >> 3)
             else:
                 seed = int(check_random_state(self.random_state).randint(2**28))
+            if parallel is not None:  # every rank the same model
+                seed = parallel.same_seed(seed)
             params = {**self.get_params(), "hidden_layer_sizes": hidden}
             net = _net.build_net(
                 params,
@@ -183,6 +197,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 seed=seed,
                 device=device,
                 validate=self.early_stopping,
+                parallel=parallel,
             )
             net.initialize()
         else:
@@ -191,7 +206,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             scaling, net = self._scaling, self.net_
             # (A model pickled before _fit_params existed: its get_params.)
             params = getattr(self, "_fit_params", None) or self.get_params()
-            device = _runtime.resolve_device(net.device)
+            device = _devices.resolve_device(net.device)
             low, high = scan(X, estimator_name=name)
             if params.get("loss") == "bce":
                 check_bce_range(low, high)
@@ -214,7 +229,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             # What the net was built with: a later set_params does not change
             # the fitted model, and save() describes the fitted model.
             self._fit_params = {
-                name: value if name == "callbacks" else copy.deepcopy(value)
+                name: value
+                if name in ("callbacks", "accelerator")
+                else copy.deepcopy(value)
                 for name, value in self.get_params(deep=False).items()
             }
             self._scaling = scaling
@@ -287,7 +304,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to encode.
 
         Returns
@@ -323,7 +340,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to reconstruct.
 
         Returns
@@ -342,7 +359,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to reconstruct.
 
         y : None
@@ -354,6 +371,36 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             Minus the mean squared reconstruction error.
         """
         return float(np.mean(self.score_samples(X)))
+
+    def _check_X(self, X, reset):
+        """``validate_data`` for dense, sparse and out-of-core ``X``.
+
+        Sparse input comes back as :class:`~skae._sources.SparseRows`, a
+        zarr / h5py / dask array as :class:`~skae._sources.BlockArray`,
+        after validating its first rows only (``validate_data`` would load
+        it whole); NaN and infinity are checked later, chunk by chunk.
+        """
+        dtype = [np.float64, np.float32]
+        if _sources.is_out_of_core(X):
+            sample = X[: min(2, X.shape[0])] if len(X.shape) else X
+            sample = sample.compute() if hasattr(sample, "compute") else sample
+            sample = validate_data(
+                self,
+                np.asarray(sample),
+                reset=reset,
+                dtype=dtype,
+                ensure_all_finite=False,
+            )
+            return _sources.BlockArray(X, sample.dtype)
+        X = validate_data(
+            self,
+            X,
+            reset=reset,
+            accept_sparse=["csr", "csc"],
+            dtype=dtype,
+            ensure_all_finite=False,
+        )
+        return _sources.as_sparse(X)
 
     def _validate_rows(self, X):
         """Validate rows for transform/score_samples; NaN/inf checked later.
@@ -381,30 +428,31 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             and not hasattr(self, "feature_names_in_")
         ):
             return X
-        return validate_data(
-            self,
-            X,
-            reset=False,
-            dtype=[np.float64, np.float32],
-            ensure_all_finite=False,
-        )
+        return self._check_X(X, reset=False)
 
     def _infer(self, part, X, standardized=None):
         on_non_finite = None
         if part != "decoder" and not get_config()["assume_finite"]:
 
             def on_non_finite():
-                assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
+                name = type(self).__name__
+                if isinstance(X, np.ndarray):
+                    assert_all_finite(X, input_name="X", estimator_name=name)
+                else:  # read in chunks, never whole
+                    scan(X, estimator_name=name)
 
         # A model pickled before the float64 copies were kept: one for the call.
         copies = getattr(self, "_float64", None) or _inference.Float64Copies()
+        device = self.net_.device
+        if X.dtype == np.float64:
+            device = _devices.float64_device(device)
         with _runtime.num_threads(self.n_threads):
             return _inference.infer(
                 self.net_.module_,
                 part,
                 X,
                 scaling=self._scaling,
-                device=self.net_.device,
+                device=device,
                 copies=copies,
                 on_non_finite=on_non_finite,
                 standardized=standardized,
@@ -422,4 +470,5 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = True
         return tags

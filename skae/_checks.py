@@ -5,15 +5,13 @@ number of samples) or combine parameters (batch normalization and
 ``batch_size``); plus the width check of ``inverse_transform``'s input.
 """
 
-import re
 from numbers import Integral
 
 import numpy as np
 from sklearn.utils import check_array
 
+from ._devices import parse_device
 from ._schedules import check_schedule_params
-
-_DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 
 
 def hidden_sizes(value):
@@ -36,11 +34,8 @@ def check_params(est, X, incremental=False):
     Returns the hidden layer sizes as a tuple of ints.
     """
     n_samples, n_features = X.shape
-    if not _DEVICE.match(est.device):
-        raise ValueError(
-            "device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; "
-            f"got device={est.device!r}."
-        )
+    if not (isinstance(est.device, str) and est.device == "auto"):
+        parse_device(est.device)
     sizes = hidden_sizes(est.hidden_layer_sizes)
     if est.n_components > n_features:
         raise ValueError(

@@ -1,19 +1,33 @@
 """Training data on the device: rows, mini-batches and the validation split.
 
-Batches are index-slices of one preloaded float32 tensor (or, for a memory-
-mapped file, rows read and standardized batch by batch), fed to skorch through
-its ``get_dataset`` / ``get_iterator`` / ``train_split`` hooks instead of the
+Batches are index-slices of one preloaded float32 tensor, or, for sources
+that are not preloaded (:func:`~skae._sources.is_lazy`: memory-mapped files,
+sparse matrices, zarr / HDF5 / dask arrays), rows read and standardized when
+a batch needs them (:class:`LazyRows`). They reach skorch through its
+``get_dataset`` / ``get_iterator`` / ``train_split`` hooks instead of the
 per-row ``Dataset`` + ``collate`` path. Standardization is
-:class:`~skae._scaling.Scaling`'s torch side in every case.
+:class:`~skae._scaling.Scaling`'s torch side in every case, and a batch holds
+the same rows in the same order whichever the source: the fitted model does
+not depend on how ``X`` is stored.
 """
 
 import math
-import mmap
 
 import numpy as np
 import torch
 
-from ._scaling import chunks, read_chunk
+from ._scaling import chunks
+from ._sources import BlockArray, is_lazy, pieces, read_chunk
+
+#: An out-of-core (block-read) source is read in passes over the whole
+#: array, each gathering the rows of the next mini-batches (in the epoch's
+#: shuffled order) into memory: a pass holds about this share of the
+#: source's rows, standardized in float32, so an epoch reads the source this
+#: many times over, always in contiguous blocks.
+PASS_FRACTION = 1 / 12
+
+#: ... but at least this many values (small sources: one pass).
+MIN_PASS_ELEMENTS = 2**22
 
 #: Largest absolute standardized value accepted for training (float32 squares
 #: of larger values overflow).
@@ -69,6 +83,35 @@ class Rows(torch.utils.data.Dataset):
     def __getitem__(self, i):
         return self.take(torch.as_tensor([i]))[0]
 
+    def batches(self, order, bounds):
+        """Yield the batch of ``order[start:stop]`` for each pair of ``bounds``.
+
+        Lazy data whose source is read in blocks gather several batches per
+        pass over the source (:data:`PASS_FRACTION`); the others take each
+        batch as it comes. The batches are the same either way.
+        """
+        per_pass = getattr(self.data, "pass_rows", None)
+        if per_pass is None:
+            for start, stop in bounds:
+                yield self.take(order[start:stop])
+            return
+        group = []
+        for pair in bounds:
+            group.append(pair)
+            if pair[1] - group[0][0] >= per_pass or pair is bounds[-1]:
+                first = group[0][0]
+                rows = self.take(order[first : group[-1][1]])
+                last = group.pop()
+                for start, stop in group:
+                    yield rows[start - first : stop - first]
+                # The last batch is a copy: the caller still holds it while
+                # the next pass is read, and a view would keep this whole
+                # pass alive meanwhile.
+                last = rows[last[0] - first : last[1] - first].clone()
+                del rows
+                yield last
+                group = []
+
     def preloaded(self):
         """The standardized float32 tensor of every row, or None (lazy rows)."""
         if self.index is None and isinstance(self.data, torch.Tensor):
@@ -77,24 +120,54 @@ class Rows(torch.utils.data.Dataset):
 
 
 class LazyRows:
-    """Standardize and convert rows of a numpy array batch by batch.
+    """Read, standardize and convert rows of ``X`` when a batch needs them.
 
-    Used for ``np.memmap`` input so that the file is never copied whole.
-    ``standardize`` is the scaling's torch side for ``X``'s dtype.
+    Used for sources that are not preloaded (an ``np.memmap``, a sparse
+    matrix, a zarr / HDF5 / dask array), so that ``X`` is never copied
+    whole. ``standardize`` is the scaling's torch side for ``X``'s dtype.
+    A :class:`~skae._sources.BlockArray` is read in passes of
+    ``pass_rows`` rows (:meth:`Rows.batches`); the other sources batch by
+    batch (``pass_rows`` is None).
     """
 
     def __init__(self, X, standardize, device):
         self.X = X
         self.standardize = standardize
         self.device = device
+        self.pass_rows = None
+        if isinstance(X, BlockArray):
+            n, p = X.shape
+            self.pass_rows = max(
+                math.ceil(n * PASS_FRACTION), MIN_PASS_ELEMENTS // max(p, 1)
+            )
 
     def __len__(self):
         return self.X.shape[0]
 
+    @property
+    def shape(self):
+        return self.X.shape
+
     def take(self, rows):
-        rows = np.sort(rows.cpu().numpy())  # sorted reads are sequential on disk
-        batch = torch.from_numpy(read_chunk(self.X, rows)).to(self.device)
-        return self.standardize(batch).to(torch.float32)
+        """Rows ``rows`` (a LongTensor), standardized, as float32 on the device."""
+        rows = rows.cpu().numpy()
+        out = None
+        for positions, data in pieces(self.X, rows):
+            # data is a fresh copy: standardized in place.
+            values = torch.from_numpy(data).to(self.device)
+            values = self.standardize(values, out=values)
+            if positions is None:
+                return values.to(torch.float32)
+            if out is None:
+                out = torch.empty(
+                    (len(rows), self.X.shape[1]),
+                    dtype=torch.float32,
+                    device=self.device,
+                )
+            out[torch.from_numpy(positions).to(self.device)] = values.to(torch.float32)
+        if out is None:  # no rows
+            out = torch.empty((0, self.X.shape[1]), device=self.device)
+        return out
 
 
 class BatchIterator:
@@ -102,14 +175,26 @@ class BatchIterator:
 
     The reconstruction target is the batch itself, so no ``y`` is built. With
     ``shuffle``, each epoch draws one permutation from ``generator`` and slices
-    it into the batches of :func:`batch_bounds`.
+    it into the batches of :func:`batch_bounds`. With ``shard`` (a
+    :class:`~skae._distributed.DataParallel`), each global batch is cut the
+    same way on every rank and this rank's piece is yielded as
+    ``(X_piece, n_rows_of_the_global_batch)``.
     """
 
-    def __init__(self, dataset, batch_size, shuffle, generator):
+    def __init__(self, dataset, batch_size, shuffle, generator, shard=None):
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = generator
+        self.shard = shard
+        if shard is not None:
+            smallest = min(b - a for a, b in batch_bounds(len(dataset), batch_size))
+            if smallest < shard.world:
+                raise ValueError(
+                    f"batch_size={batch_size} leaves a mini-batch of {smallest} "
+                    f"rows for {shard.world} processes: every process needs a row "
+                    f"of each batch. Use batch_size >= {max(shard.world, 16)}."
+                )
 
     def __len__(self):
         return len(batch_bounds(len(self.dataset), self.batch_size))
@@ -123,8 +208,17 @@ class BatchIterator:
         data = self.dataset.data
         if isinstance(data, torch.Tensor):
             order = order.to(data.device)
-        for start, stop in batch_bounds(n, self.batch_size):
-            yield self.dataset.take(order[start:stop]), None
+        bounds = batch_bounds(n, self.batch_size)
+        if self.shard is None:
+            for batch in self.dataset.batches(order, bounds):
+                yield batch, None
+            return
+        pieces = [self.shard.piece(order[a:b]) for a, b in bounds]
+        ends = np.cumsum([len(p) for p in pieces]).tolist()
+        local = list(zip([0, *ends[:-1]], ends))
+        batches = self.dataset.batches(torch.cat(pieces), local)
+        for (start, stop), batch in zip(bounds, batches):
+            yield batch, stop - start
 
 
 class HoldoutSplit:
@@ -173,28 +267,20 @@ class HoldoutSplit:
 def prepare_rows(X, scaling, device):
     """Return a :class:`Rows` dataset over ``X`` standardized by ``scaling``.
 
-    An ``np.memmap`` is read batch by batch (never copied whole); any other
-    array is standardized chunk by chunk, in ``X``'s dtype on ``device`` (the
-    arithmetic of inference), into one float32 tensor there.
+    A lazy source (:func:`~skae._sources.is_lazy`) is read batch by batch,
+    never copied whole; any other array is standardized chunk by chunk, in
+    ``X``'s dtype on ``device`` (the arithmetic of inference), into one
+    float32 tensor there.
     """
     dtype = torch.float64 if X.dtype == np.float64 else torch.float32
     standardize = scaling.standardizer(dtype, device)
-    if _file_backed(X):
+    if is_lazy(X):
         return Rows(LazyRows(X, standardize, device))
     data = torch.empty(X.shape, dtype=torch.float32, device=device)
     for rows in chunks(*X.shape):
         chunk = torch.from_numpy(read_chunk(X, rows)).to(device)
         data[rows] = standardize(chunk)
     return Rows(data)
-
-
-def _file_backed(X):
-    """Return True if ``X`` is (a view of) a memory-mapped file."""
-    while X is not None:
-        if isinstance(X, (np.memmap, mmap.mmap)):
-            return True
-        X = getattr(X, "base", None)
-    return False
 
 
 def check_finite_rows(rows):

@@ -2,7 +2,8 @@
 
 from numbers import Integral, Real
 
-from sklearn.utils._param_validation import Interval, StrOptions
+import torch
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._base import BaseAutoencoder
 from ._modules import ACTIVATIONS, INITS
@@ -196,9 +197,28 @@ class AutoencoderTransformer(BaseAutoencoder):
         cores, so grid searches do not oversubscribe. Results do not depend
         on it (see ``random_state``).
 
-    device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
-        Where the network trains and runs. ``"auto"`` picks CUDA when
-        available. The data moves to the device once per call.
+    device : str or torch.device, default="cpu"
+        Where the network trains and runs: ``"cpu"``, ``"cuda"``,
+        ``"cuda:N"``, ``"mps"``, ``"xpu"`` (``"xpu:N"``), a
+        :class:`torch.device` of those types, or ``"auto"`` (CUDA when
+        available, else CPU). A device this machine does not have raises a
+        ValueError naming it before training starts. Rows move to the device
+        batch by batch (or once, for in-memory arrays). On MPS, which has no
+        float64, float64 input is transformed on CPU. A model saved or
+        pickled on a device this machine lacks loads on CPU, with a warning.
+
+    accelerator : accelerate.Accelerator, default=None
+        Data-parallel training over the processes of a Hugging Face
+        Accelerate launch (``accelerate launch`` on several GPUs, or CPU
+        processes): every process calls ``fit`` with the same data; each
+        mini-batch of ``batch_size`` rows is split between the processes
+        and their gradients are averaged, so the model is the one-process
+        model up to float rounding, on every process. The accelerator's
+        device is used and ``device`` is ignored; ``random_state=None``
+        takes the main process's seed everywhere. ``transform`` and the
+        other methods run on each process's own rows. :func:`skae.save`
+        writes from the main process only. Not saved by :func:`skae.save`
+        (loaded as None). See the user guide's :ref:`distributed` page.
 
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, dropout, batch order and the validation
@@ -336,7 +356,8 @@ class AutoencoderTransformer(BaseAutoencoder):
         "max_restarts": [Interval(Integral, 0, None, closed="left")],
         "callbacks": [list, None],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
-        "device": [str],
+        "device": [str, torch.device],
+        "accelerator": [HasMethods(["wait_for_everyone"]), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -373,6 +394,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         callbacks=None,
         n_threads=None,
         device="cpu",
+        accelerator=None,
         random_state=None,
         verbose=0,
     ):
@@ -405,6 +427,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         self.callbacks = callbacks
         self.n_threads = n_threads
         self.device = device
+        self.accelerator = accelerator
         self.random_state = random_state
         self.verbose = verbose
 

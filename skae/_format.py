@@ -10,6 +10,7 @@ import os
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 
@@ -48,6 +49,8 @@ def encode_param(name, value):
 def encode(value):
     if value is None or isinstance(value, (bool, str)):
         return value
+    if isinstance(value, torch.device):  # the device parameter
+        return str(value)
     if isinstance(value, np.bool_):
         return bool(value)
     if isinstance(value, Integral):

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ._data import MIN_BATCH_ROWS
+from ._devices import float64_device
 
 #: Inference batches hold about this many elements (2 MB of float32 rows), so
 #: that a standardized batch is still in cache when the first layer reads it
@@ -57,12 +58,17 @@ class Float64Copies:
         self._entry = None
 
     def get(self, module):
-        """Return the float64 eval-mode copy of ``module``, current with it."""
+        """Return the float64 eval-mode copy of ``module``, current with it.
+
+        The copy lives on :func:`~skae._devices.float64_device` of the
+        module's device (CPU for MPS, which has no float64).
+        """
         versions = _versions(module)
         entry = self._entry
         if entry is None or entry[0] is not module or entry[1] != versions:
             with self._lock:
-                module64 = copy.deepcopy(module).double().eval()
+                device = float64_device(next(module.parameters()).device)
+                module64 = copy.deepcopy(module).to(device).double().eval()
                 entry = self._entry = (module, versions, module64)
         return entry[2]
 
@@ -177,6 +183,7 @@ def infer(
             return error.square_().mean(dim=1).neg_()
 
     out = np.empty((n, n_out) if n_out else n, dtype=dtype if n_out else np.float64)
+    out_t = torch.from_numpy(out)
     with torch.inference_mode():
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
@@ -195,7 +202,9 @@ def infer(
                 else:
                     standardize(source, out=x[:m])
             total = x[:m].sum() if check is not None else None
-            out[start : start + m] = step(x)[:m].cpu().numpy()
+            # copy_ converts what autocast may have computed in a lower
+            # precision to the output's dtype.
+            out_t[start : start + m].copy_(step(x)[:m])
             # Read after the copy, which waits for the device anyway: no
             # extra synchronization per batch on a GPU.
             if total is not None and not math.isfinite(total.item()):
@@ -212,9 +221,17 @@ def scaled_error(module, data, max_rows=4096):
     cheap next to an epoch and with no new pass over ``X``, of the error
     without the penalties and dropout that the training loss includes.
     """
-    n = len(data)
-    x = data.take(torch.arange(0, n, max(1, -(-n // max_rows))))
+    n = len(data.data)
+    positions = torch.arange(0, n, max(1, -(-n // max_rows)))
     module.eval()
-    with torch.inference_mode():
-        error = (module(x) - x).double().square().mean()
-    return float(error)
+    total = 0.0
+    # In pieces of 512 rows: a lazy source (sparse, out-of-core) holds a
+    # few mini-batches at a time, never thousands of densified rows.
+    for piece in positions.split(512):
+        if isinstance(data.data, torch.Tensor):
+            x = data.data[piece.to(data.data.device)]
+        else:
+            x = data.data.take(piece)
+        with torch.inference_mode():
+            total += float((module(x) - x).double().square().sum())
+    return total / (len(positions) * data.data.shape[1])

@@ -20,6 +20,7 @@ from skorch.callbacks import (
 )
 
 from ._data import BatchIterator, HoldoutSplit, Rows
+from ._devices import fused_supported, loading_device
 from ._modules import Autoencoder
 from ._objective import Objective
 from ._schedules import make_scheduler, scale_rates
@@ -31,9 +32,6 @@ from .callbacks import (
     TrainingGuard,
     ValueClipping,
 )
-
-#: Fused optimizers run on CPU from torch 2.4; older versions use ``foreach``.
-_FUSED_ON_CPU = tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 4)
 
 
 class AutoencoderNet(NeuralNet):
@@ -55,12 +53,16 @@ class AutoencoderNet(NeuralNet):
     seed : int
         Seeds the generator that shuffles batches (the module and the
         validation split have generators of their own).
+    parallel : DataParallel or None
+        The ranks of data-parallel training (:mod:`skae._distributed`), or
+        None in one process.
     """
 
-    def __init__(self, *args, alpha=0.0, seed=0, **kwargs):
+    def __init__(self, *args, alpha=0.0, seed=0, parallel=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.alpha = alpha
         self.seed = seed
+        self.parallel = parallel
 
     def initialize(self):
         super().initialize()
@@ -86,6 +88,14 @@ class AutoencoderNet(NeuralNet):
         groups = [{**g, "weight_decay": 0.0} for g in groups if g["params"]]
         self.optimizer_ = self.optimizer(groups, **settings)
         return self
+
+    def __setstate__(self, state):
+        # skorch maps a CUDA net to CPU when CUDA is missing; any other
+        # device this machine lacks (MPS, XPU, a CUDA index beyond its
+        # devices) falls back to CPU the same way, with a warning.
+        if state.get("device") is not None:
+            state = {**state, "device": str(loading_device(state["device"]))}
+        super().__setstate__(state)
 
     # ------------------------------------------- training state (persistence)
 
@@ -194,7 +204,11 @@ class AutoencoderNet(NeuralNet):
                 if group.get("decay"):
                     group["weight_decay"] = self.alpha / n_train
         return BatchIterator(
-            dataset, self.batch_size, shuffle=training, generator=self.generator_
+            dataset,
+            self.batch_size,
+            shuffle=training,
+            generator=self.generator_,
+            shard=self.parallel if training else None,
         )
 
     def infer(self, x, **fit_params):
@@ -211,11 +225,33 @@ class AutoencoderNet(NeuralNet):
         """
         if not self.module_.training:
             self.module_.train()
-        Xi, _ = batch
+        Xi, n_global = batch
         output = self.infer(Xi)
         loss = self.get_loss(output, None, X=Xi, training=True)
-        loss.backward()
+        if self.parallel is None:
+            loss.backward()
+            return {"loss": loss, "y_pred": output}
+        # Data parallel: this rank's piece of a global batch of n_global rows.
+        parallel, n_local = self.parallel, len(Xi)
+        (loss * parallel.weight(n_local, n_global, parallel.world)).backward()
+        parallel.average_gradients(self.module_)
+        values = parallel.reduce_batch(
+            {**self.terms_, "": loss.detach()}, n_local, n_global
+        )
+        loss = values.pop("")
+        self.terms_ = values  # the global batch's terms, not the piece's
         return {"loss": loss, "y_pred": output}
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        """With data parallel, record the global batch's size, not the piece's."""
+        if self.parallel is not None and training:
+            self.history.record_batch("train_batch_size", batch[1])
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        """With data parallel, give every rank the main process's buffers."""
+        if self.parallel is not None:
+            with torch.no_grad():
+                self.parallel.broadcast_buffers(self.module_)
 
     def validation_step(self, batch, **fit_params):
         """Loss of one validation batch, in eval mode, without gradients."""
@@ -242,9 +278,8 @@ class AutoencoderNet(NeuralNet):
 
 def _optimizer(solver, momentum, device):
     """Return the optimizer class and its settings for ``solver``."""
-    fused = {"fused": True}
-    if device.type == "cpu" and not _FUSED_ON_CPU:
-        fused = {"foreach": True}
+    # Fused kernels run on CUDA, XPU, MPS and (from torch 2.4) CPU.
+    fused = {"fused": True} if fused_supported(device) else {"foreach": True}
     if solver == "adam":
         return torch.optim.Adam, fused
     if solver == "adamw":
@@ -258,7 +293,7 @@ def _optimizer(solver, momentum, device):
     return torch.optim.RMSprop, {"foreach": True, "momentum": momentum}
 
 
-def build_net(params, n_features, n_components, seed, device, validate):
+def build_net(params, n_features, n_components, seed, device, validate, parallel=None):
     """Return an uninitialized :class:`AutoencoderNet` for the estimator's params.
 
     Parameters
@@ -273,6 +308,9 @@ def build_net(params, n_features, n_components, seed, device, validate):
     validate : bool
         Hold out ``validation_fraction`` in ``fit``, stop early on the
         validation loss and restore the weights of its best epoch.
+    parallel : DataParallel or None
+        Data-parallel training over several processes (see
+        :mod:`skae._distributed`).
     """
     p = params
     objective = Objective(p)  # for the names of its terms
@@ -337,6 +375,7 @@ def build_net(params, n_features, n_components, seed, device, validate):
         callbacks__print_log__keys_ignored=quiet,
         alpha=p["alpha"],
         seed=seed + 3,
+        parallel=parallel,
         verbose=int(p["verbose"] > 0),
         device=str(device),
         **{f"optimizer__{k}": v for k, v in opt_kwargs.items()},

@@ -1,4 +1,4 @@
-"""Torch runtime settings scoped to one call: threads, interrupts, device.
+"""Torch runtime settings scoped to one call: threads and interrupts.
 
 Nothing here touches torch's global random state: every random draw of skae
 comes from a generator the model owns (see :mod:`skae._modules` and
@@ -82,16 +82,3 @@ def interrupt_flag():
         yield flag
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def resolve_device(device):
-    """Return the torch.device for the estimator's ``device`` parameter."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={str(device)!r} but CUDA is not available on this machine; "
-            "use device='cpu' or device='auto'."
-        )
-    return device

@@ -13,6 +13,8 @@ import torch
 from sklearn import get_config
 from sklearn.utils import assert_all_finite
 
+from ._sources import read_chunk
+
 #: Rows per chunk are chosen so that a float64 chunk holds about 2 MB.
 CHUNK_ELEMENTS = 2**18
 
@@ -24,16 +26,6 @@ def chunks(n_rows, n_features):
     step = max(1, CHUNK_ELEMENTS // max(n_features, 1))
     for start in range(0, n_rows, step):
         yield slice(start, start + step)
-
-
-def read_chunk(X, rows, dtype=None):
-    """Return ``X[rows]`` as a C-contiguous array (of ``dtype`` if given).
-
-    Every pass over ``X`` reads it through here: a C-ordered copy makes the
-    arithmetic that follows, and so the fitted model, independent of ``X``'s
-    memory layout (numpy sums a Fortran-ordered column in another order).
-    """
-    return np.ascontiguousarray(X[rows], dtype=dtype)
 
 
 def _check_chunk(chunk, estimator_name):

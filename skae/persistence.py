@@ -37,7 +37,7 @@ from safetensors.torch import save as save_bytes
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
-from . import _format, _inference, _net, _runtime, _training
+from . import _devices, _format, _inference, _net, _training
 from ._checks import hidden_sizes
 from ._estimator import AutoencoderTransformer
 from ._scaling import Scaling
@@ -96,7 +96,9 @@ def save(estimator, path):
         A fitted estimator. Every parameter must be representable in JSON
         (None, bool, int, float, str, and lists, tuples and string-keyed dicts
         of those): ``callbacks`` must be None or empty and ``random_state`` an
-        int or None.
+        int or None. The ``accelerator`` parameter is not saved (it loads as
+        None); with one, every process may call ``save``: the main process
+        writes, after and before a barrier.
 
     path : str or os.PathLike
         Directory to write.
@@ -212,10 +214,22 @@ def save(estimator, path):
     }
     text = json.dumps(doc, indent=1)  # before any file is written
 
-    path.mkdir(parents=True, exist_ok=True)
-    for name, blob in blobs.items():
-        _format.replace(path / name, lambda tmp, blob=blob: Path(tmp).write_bytes(blob))
-    _format.replace(path / JSON_FILE, lambda tmp: Path(tmp).write_text(text, "utf-8"))
+    accelerator = getattr(estimator, "accelerator", None)
+    if accelerator is not None:
+        # Data parallel: every process calls save; the main process writes,
+        # and no process goes on (and maybe reads the files) before it is done.
+        accelerator.wait_for_everyone()
+    if accelerator is None or accelerator.is_main_process:
+        path.mkdir(parents=True, exist_ok=True)
+        for name, blob in blobs.items():
+            _format.replace(
+                path / name, lambda tmp, blob=blob: Path(tmp).write_bytes(blob)
+            )
+        _format.replace(
+            path / JSON_FILE, lambda tmp: Path(tmp).write_text(text, "utf-8")
+        )
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
 
 
 def load(path):
@@ -316,6 +330,8 @@ def load(path):
 # Parameters that steer calls or the next fit but are not part of the fitted
 # model (the generator states are saved apart): saved as they are now.
 _RUNTIME_PARAMS = {"n_threads", "verbose", "callbacks", "random_state"}
+# Parameters never saved (a live object of this run): loaded at their default.
+_UNSAVED_PARAMS = {"accelerator"}
 
 
 def _saved_params(estimator):
@@ -327,6 +343,8 @@ def _saved_params(estimator):
     not saved.
     """
     current = estimator.get_params(deep=False)
+    for name in _UNSAVED_PARAMS:
+        current.pop(name, None)
     fitted = getattr(estimator, "_fit_params", current)
     # Unchanged values are saved as they are now (equal, but maybe in a type
     # JSON can hold: a tuple set in place of the array the model was fitted
@@ -347,7 +365,11 @@ def _saved_params(estimator):
             UserWarning,
             stacklevel=3,
         )
-    return {name: _format.encode_param(name, value) for name, value in params.items()}
+    return {
+        name: _format.encode_param(name, value)
+        for name, value in params.items()
+        if name not in _UNSAVED_PARAMS
+    }
 
 
 def _same(a, b):
@@ -412,7 +434,7 @@ def _rebuild_net(estimator, doc, n_features, ignored):
         raise ValueError(f"{JSON_FILE}: net seed must be an int >= 0; got {seed!r}.")
     if not isinstance(validate, bool):
         raise ValueError(f"{JSON_FILE}: net validate must be a bool; got {validate!r}.")
-    device = _load_device(estimator.device)
+    device = _devices.loading_device(estimator.device)
     hidden = hidden_sizes(estimator.hidden_layer_sizes)
     net = _net.build_net(
         {**estimator.get_params(), "hidden_layer_sizes": hidden},
@@ -423,22 +445,6 @@ def _rebuild_net(estimator, doc, n_features, ignored):
         validate=validate,
     )
     return net.initialize()
-
-
-def _load_device(device):
-    """Return the device to load on: CPU (with a warning) if CUDA is missing."""
-    try:
-        return _runtime.resolve_device(device)
-    except ValueError:
-        warnings.warn(
-            f"The model was saved with device={device!r} but CUDA is not "
-            "available on this machine; it is loaded on CPU (its outputs are "
-            "the same; further training draws its dropout masks afresh). Call "
-            "set_params(device='cpu') before fitting it again here.",
-            UserWarning,
-            stacklevel=3,
-        )
-        return torch.device("cpu")
 
 
 def _load_module(module, weights):

@@ -91,6 +91,32 @@ def test_grad_norm_is_the_mean_over_batches_of_the_layer_norm(digits):
     )
 
 
+@pytest.mark.parametrize("fold_every", [1, 2])
+def test_grad_norms_are_folded_while_the_epoch_runs(digits, monkeypatch, fold_every):
+    # Large data sets: a bounded number of per-batch norms is kept.
+    kept = []
+
+    class Watch(Callback):
+        def on_batch_end(self, net, **kwargs):
+            kept.append(len(dict(net.callbacks_)["gradient_monitor"]._batches))
+
+    params = dict(hidden_layer_sizes=(8,), batch_size=30, max_iter=2, random_state=0)
+    whole = AutoencoderTransformer(2, **params).fit(digits)
+    monkeypatch.setattr(GradientMonitor, "_FOLD_EVERY", fold_every)
+    folded = AutoencoderTransformer(2, **params, callbacks=[("watch", Watch())])
+    folded.fit(digits)
+    assert len(kept) == 20 and max(kept) < fold_every
+    for epoch in range(2):
+        got, expected = (
+            folded.history_[epoch, "grad_norms"],
+            whole.history_[epoch, "grad_norms"],
+        )
+        assert got.keys() == expected.keys()
+        np.testing.assert_allclose(
+            list(got.values()), list(expected.values()), rtol=1e-5
+        )
+
+
 def test_grad_norm_leaves_out_alpha(digits):
     # alpha is weight decay inside the optimizer's step: the gradient of the
     # first (only) batch is the data's whatever alpha is.

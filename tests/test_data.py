@@ -99,5 +99,5 @@ def test_prepare_rows_reads_a_memmap_lazily(tmp_path):
     rows = prepare_rows(X, scaling, torch.device("cpu"))
     assert isinstance(rows.data, LazyRows)
     torch.testing.assert_close(
-        rows.take(torch.tensor([4, 1])), torch.tensor([[2.0, 3.0], [8.0, 9.0]])
-    )
+        rows.take(torch.tensor([4, 1])), torch.tensor([[8.0, 9.0], [2.0, 3.0]])
+    )  # in the order asked for (read sorted, for the disk)

@@ -19,6 +19,7 @@ def test_readme_quick_start_runs(capsys):
 def test_readme_names_the_commands_ci_runs():
     text = README.read_text()
     ci = (README.parent / ".ci" / "run").read_text()
-    assert 'pip install -e ".[test]"' in text and 'pip install -e ".[test]"' in ci
+    install = 'pip install -e ".[test,dask,accelerate]"'
+    assert install in text and install in ci
     assert 'python -m pytest -m "not slow"' in text
     assert 'python -m pytest -m "not slow"' in ci

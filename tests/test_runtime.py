@@ -7,7 +7,8 @@ import threading
 import pytest
 import torch
 
-from skae._runtime import interrupt_flag, num_threads, resolve_device
+from skae._devices import resolve_device
+from skae._runtime import interrupt_flag, num_threads
 
 
 def _in_new_thread(fn):

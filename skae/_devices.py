@@ -1,0 +1,128 @@
+"""Devices: the ``device`` parameter, checked before training, and fallbacks.
+
+``device`` is ``"auto"``, a device string (``"cpu"``, ``"cuda"``,
+``"cuda:N"``, ``"mps"``, ``"xpu"``, ``"xpu:N"``) or a :class:`torch.device`
+of those types. :func:`resolve_device` turns it into a
+:class:`torch.device` and raises a ValueError naming the device when this
+machine does not have it, before any training starts. A model trained on a
+device this machine lacks loads on CPU (:func:`loading_device`), whether it
+comes from :func:`skae.persistence.load` or from a pickle.
+"""
+
+import warnings
+
+import torch
+
+#: Device types ``device`` accepts, with the name used in messages.
+KINDS = {"cpu": "CPU", "cuda": "CUDA", "mps": "MPS", "xpu": "XPU"}
+
+_ACCEPTED = "'cpu', 'cuda', 'cuda:N', 'mps', 'xpu', 'xpu:N', 'auto' or a torch.device"
+
+
+def parse_device(device):
+    """Return ``device`` as a :class:`torch.device` without checking availability.
+
+    Raises ValueError for anything but the accepted types (``"auto"`` is
+    resolved by :func:`resolve_device`).
+    """
+    if isinstance(device, torch.device):
+        parsed = device
+    elif isinstance(device, str):
+        try:
+            parsed = torch.device(device)
+        except RuntimeError:
+            parsed = None
+    else:
+        parsed = None
+    if parsed is None or parsed.type not in KINDS:
+        raise ValueError(f"device must be {_ACCEPTED}; got device={device!r}.")
+    if parsed.type in ("cpu", "mps") and parsed.index not in (None, 0):
+        raise ValueError(
+            f"device={str(parsed)!r}: {KINDS[parsed.type]} has no device "
+            f"{parsed.index}; use device={parsed.type!r}."
+        )
+    return parsed
+
+
+def _count(kind):
+    """Number of ``kind`` devices here (0 when the backend is missing)."""
+    if kind == "cuda":
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if kind == "xpu":
+        xpu = getattr(torch, "xpu", None)
+        return xpu.device_count() if xpu is not None and xpu.is_available() else 0
+    if kind == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        return int(mps is not None and mps.is_available())
+    return 1
+
+
+def _unavailable(parsed):
+    """Why ``parsed`` cannot be used here, or None when it can."""
+    kind = parsed.type
+    count = _count(kind)
+    if count == 0:
+        return f"{KINDS[kind]} is not available on this machine"
+    if parsed.index is not None and parsed.index >= count:
+        return (
+            f"{KINDS[kind]} device {parsed.index} is not available on this "
+            f"machine, which has {count} ({kind}:0 to {kind}:{count - 1})"
+        )
+    return None
+
+
+def resolve_device(device):
+    """Return the :class:`torch.device` for the estimator's ``device`` parameter.
+
+    ``"auto"`` is CUDA when available, else CPU. Raises ValueError, naming
+    the device, when it is not available on this machine (no such backend,
+    or an index beyond the number of devices).
+    """
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    parsed = parse_device(device)
+    reason = _unavailable(parsed)
+    if reason is not None:
+        raise ValueError(
+            f"device={str(parsed)!r} but {reason}; use device='cpu' or device='auto'."
+        )
+    return parsed
+
+
+def loading_device(device):
+    """Return the device to load a saved model on: CPU (warning) if missing."""
+    try:
+        parsed = resolve_device(device)
+    except ValueError:
+        parsed = parse_device(device)
+    else:
+        return parsed
+    warnings.warn(
+        f"The model was saved with device={str(parsed)!r} but "
+        f"{_unavailable(parsed)}; it is loaded on CPU (its outputs are the "
+        "same; further training draws its dropout masks afresh). Call "
+        "set_params(device='cpu') before fitting it again here.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return torch.device("cpu")
+
+
+def float64_device(device):
+    """Where float64 arithmetic runs for a model on ``device``.
+
+    MPS has no float64: float64 input is computed on CPU there.
+    """
+    device = torch.device(device)
+    return torch.device("cpu") if device.type == "mps" else device
+
+
+def fused_supported(device):
+    """True if torch's fused optimizers run on ``device``."""
+    try:
+        from torch.utils._foreach_utils import (
+            _get_fused_kernels_supported_devices as supported,
+        )
+    except ImportError:  # older torch: CUDA only, and CPU from 2.4
+        return torch.device(device).type == "cuda"
+    return torch.device(device).type in supported()
