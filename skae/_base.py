@@ -24,9 +24,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _data, _inference, _net, _runtime, _training
+from . import _data, _inference, _modules, _net, _runtime, _training
 from ._advice import learned_nothing, remedies_for
 from ._checks import check_bce_range, check_params, validate_codes
+from ._explain import ExplainMixin
 from ._scaling import Scaling, scan
 
 
@@ -45,8 +46,13 @@ def _warn(message, category):
     warnings.warn(message, category, stacklevel=level)
 
 
-class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BaseAutoencoder(
+    ExplainMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Base class of skae's autoencoder estimators (not for direct use)."""
+
+    #: The module class the net trains (see :func:`skae._net.build_net`).
+    _module = _modules.Autoencoder
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -177,6 +183,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 seed=seed,
                 device=device,
                 validate=self.early_stopping,
+                module=self._module,
             )
             net.initialize()
         else:
@@ -320,7 +327,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         -------
         scores : ndarray of shape (n_samples,), float64
             ``-mean((X - inverse_transform(transform(X))) ** 2, axis=1)``,
-            accumulated in float64 whatever ``X``'s dtype.
+            accumulated in float64 whatever ``X``'s dtype: exactly minus
+            :meth:`reconstruction_error`.
         """
         return self._infer("score", self._validate_rows(X))
 

@@ -135,9 +135,13 @@ class AutoencoderNet(NeuralNet):
             dataset, self.batch_size, shuffle=training, generator=self.generator_
         )
 
-    def infer(self, x, **fit_params):
-        """Return the module's :class:`~skae._modules.Output` for the batch."""
-        return self.module_.parts(x)
+    def infer(self, x, jacobian=False, **fit_params):
+        """Return the module's :class:`~skae._modules.Output` for the batch.
+
+        ``jacobian=True`` (training with a term that needs it) runs the
+        encoder so that the output can give Jacobian products.
+        """
+        return self.module_.parts(x, jacobian=jacobian)
 
     def train_step_single(self, batch, **fit_params):
         """Forward, loss and backward for one batch whose target is itself.
@@ -150,7 +154,7 @@ class AutoencoderNet(NeuralNet):
         if not self.module_.training:
             self.module_.train()
         Xi, _ = batch
-        output = self.infer(Xi)
+        output = self.infer(Xi, jacobian=self.criterion_.needs_jacobian)
         loss = self.get_loss(output, None, X=Xi, training=True)
         loss.backward()
         return {"loss": loss, "y_pred": output}
@@ -192,7 +196,9 @@ def _optimizer(solver, momentum, device):
     return torch.optim.RMSprop, {"foreach": True, "momentum": momentum}
 
 
-def build_net(params, n_features, n_components, seed, device, validate):
+def build_net(
+    params, n_features, n_components, seed, device, validate, module=Autoencoder
+):
     """Return an uninitialized :class:`AutoencoderNet` for the estimator's params.
 
     Parameters
@@ -207,6 +213,9 @@ def build_net(params, n_features, n_components, seed, device, validate):
     validate : bool
         Hold out ``validation_fraction`` in ``fit``, stop early on the
         validation loss and restore the weights of its best epoch.
+    module : type, default=Autoencoder
+        The module class (:class:`~skae._vae_module.VariationalAutoencoder`
+        for the variational estimator).
     """
     p = params
     objective = Objective(p)  # for the names of its terms
@@ -246,7 +255,7 @@ def build_net(params, n_features, n_components, seed, device, validate):
         quiet.append("train_reconstruction")
     decay = {"decay": True, "weight_decay": 0.0}
     net = AutoencoderNet(
-        module=Autoencoder,
+        module=module,
         module__n_features=n_features,
         module__n_components=n_components,
         module__hidden_layer_sizes=tuple(p["hidden_layer_sizes"]),
@@ -256,6 +265,9 @@ def build_net(params, n_features, n_components, seed, device, validate):
         module__dropout=p["dropout"],
         module__residual=p["residual"],
         module__init=p["init"],
+        module__noise=p["noise"],
+        module__noise_level=p["noise_level"],
+        module__tied_weights=p["tied_weights"],
         module__random_state=seed,
         criterion=partial(Objective, p),
         optimizer=optimizer,
