@@ -22,7 +22,11 @@ def _grid(n, axes, n_cols, size):
     n_rows = math.ceil(n / n_cols)
     if axes is None:
         fig, axes = _pyplot().subplots(
-            n_rows, n_cols, figsize=(size * n_cols + 0.8, size * n_rows), squeeze=False
+            n_rows,
+            n_cols,
+            figsize=(size * n_cols + 0.8, size * n_rows + 0.5),
+            squeeze=False,
+            layout="constrained",
         )
         for ax in axes.flat[n:]:
             ax.set_visible(False)
