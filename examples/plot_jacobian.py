@@ -1,7 +1,7 @@
 """
-==========================================
+===========================================
 Which pixels move each code unit: Jacobians
-==========================================
+===========================================
 
 PCA's components say how each code unit reads the input: unit ``c`` is the
 dot product of the centred image with component ``c``, the same for every

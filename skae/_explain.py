@@ -34,9 +34,9 @@ class ExplainMixin:
         Returns
         -------
         error : ndarray of shape (n_samples,) or (n_samples, n_features)
-            float64, whatever ``X``'s dtype. Without ``per_feature``, each
-            row's mean squared error: :meth:`score_samples` is exactly its
-            negative.
+            Squared errors in float64, whatever ``X``'s dtype. Without
+            ``per_feature``, each row's mean squared error:
+            :meth:`score_samples` is exactly its negative.
 
         See Also
         --------
@@ -50,7 +50,9 @@ class ExplainMixin:
         >>> from sklearn.datasets import load_digits
         >>> from skae import AutoencoderTransformer
         >>> X, _ = load_digits(return_X_y=True)
-        >>> ae = AutoencoderTransformer(8, max_iter=5, random_state=0).fit(X)
+        >>> ae = AutoencoderTransformer(
+        ...     8, hidden_layer_sizes=(16,), max_iter=5, random_state=0
+        ... ).fit(X)
         >>> ae.reconstruction_error(X[:3], per_feature=True).shape
         (3, 64)
         >>> bool(np.all(ae.score_samples(X) == -ae.reconstruction_error(X)))
@@ -90,7 +92,9 @@ class ExplainMixin:
         >>> from sklearn.datasets import load_digits
         >>> from skae import AutoencoderTransformer
         >>> X, _ = load_digits(return_X_y=True)
-        >>> ae = AutoencoderTransformer(2, max_iter=5, random_state=0).fit(X)
+        >>> ae = AutoencoderTransformer(
+        ...     2, hidden_layer_sizes=(16,), max_iter=5, random_state=0
+        ... ).fit(X)
         >>> ae.encoder_jacobian(X[:10]).shape
         (10, 2, 64)
         """
@@ -126,7 +130,9 @@ class ExplainMixin:
         >>> from sklearn.datasets import load_digits
         >>> from skae import AutoencoderTransformer
         >>> X, _ = load_digits(return_X_y=True)
-        >>> ae = AutoencoderTransformer(2, max_iter=5, random_state=0).fit(X)
+        >>> ae = AutoencoderTransformer(
+        ...     2, hidden_layer_sizes=(16,), max_iter=5, random_state=0
+        ... ).fit(X)
         >>> ae.decoder_jacobian(ae.transform(X[:10])).shape
         (10, 64, 2)
         """

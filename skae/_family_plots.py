@@ -97,7 +97,8 @@ def plot_jacobian(
     >>> from skae import AutoencoderTransformer
     >>> from skae.plotting import plot_jacobian
     >>> X, _ = load_digits(return_X_y=True)
-    >>> ae = AutoencoderTransformer(4, max_iter=5, random_state=0).fit(X)
+    >>> ae = AutoencoderTransformer(4, hidden_layer_sizes=(16,), max_iter=5,
+    ...                             random_state=0).fit(X)
     >>> fig = plot_jacobian(ae, X[:100])
     >>> len(fig.axes)  # 4 maps and a colorbar
     5
@@ -197,7 +198,9 @@ def plot_samples(est, n_samples=16, *, random_state=None, image_shape=None, axes
     >>> from skae import VariationalAutoencoderTransformer
     >>> from skae.plotting import plot_samples
     >>> X, _ = load_digits(return_X_y=True)
-    >>> vae = VariationalAutoencoderTransformer(4, max_iter=5, random_state=0)
+    >>> vae = VariationalAutoencoderTransformer(
+    ...     4, hidden_layer_sizes=(16,), max_iter=5, random_state=0
+    ... )
     >>> fig = plot_samples(vae.fit(X), n_samples=8, random_state=0)
     >>> len(fig.axes)
     8

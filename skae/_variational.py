@@ -142,7 +142,9 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
         >>> from sklearn.datasets import load_digits
         >>> from skae import VariationalAutoencoderTransformer
         >>> X, _ = load_digits(return_X_y=True)
-        >>> vae = VariationalAutoencoderTransformer(4, max_iter=5, random_state=0)
+        >>> vae = VariationalAutoencoderTransformer(
+        ...     4, hidden_layer_sizes=(16,), max_iter=5, random_state=0
+        ... )
         >>> vae.fit(X).sample(3, random_state=0).shape
         (3, 64)
         """
@@ -200,7 +202,9 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
         >>> from sklearn.datasets import load_digits
         >>> from skae import VariationalAutoencoderTransformer
         >>> X, _ = load_digits(return_X_y=True)
-        >>> vae = VariationalAutoencoderTransformer(4, max_iter=5, random_state=0)
+        >>> vae = VariationalAutoencoderTransformer(
+        ...     4, hidden_layer_sizes=(16,), max_iter=5, random_state=0
+        ... )
         >>> vae.fit(X).elbo(X[:5], random_state=0).shape
         (5,)
         """
@@ -293,7 +297,7 @@ _TAIL = """    See Also
     >>> from skae import VariationalAutoencoderTransformer
     >>> X, _ = load_digits(return_X_y=True)
     >>> vae = VariationalAutoencoderTransformer(
-    ...     n_components=4, max_iter=5, random_state=0
+    ...     n_components=4, hidden_layer_sizes=(16,), max_iter=5, random_state=0
     ... )
     >>> vae.fit_transform(X).shape
     (1797, 4)
