@@ -47,7 +47,7 @@ params = dict(
     hidden_layer_sizes=(32,),
     scaling="standard",
     batch_size=32,
-    max_iter=300,
+    max_iter=150,
     random_state=0,
 )
 plain = AutoencoderTransformer(**params).fit(X)

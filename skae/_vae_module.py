@@ -116,14 +116,17 @@ def elbo(module, X, *, scaling, loss, n_draws, generator, device, batch_size=Non
             x = torch.as_tensor(X[start : start + batch_size], device=device)
             u = standardize(x)
             mean, log_var = module.posterior(u)
-            likelihood = torch.zeros(len(u), dtype=torch.float64, device=device)
-            for _ in range(n_draws):
-                logits = module.decoder.pre_activation(
-                    module.draw(mean, log_var, generator)
-                )
-                likelihood += log_likelihood(
-                    u, logits, module.decoder.out_activation, loss
-                )
-            bound = likelihood / n_draws - kl_divergence(mean, log_var).sum(dim=1)
+            # All draws of the batch in one pass: n_draws copies of its rows.
+            z = module.draw(
+                mean.repeat(n_draws, 1), log_var.repeat(n_draws, 1), generator
+            )
+            likelihood = log_likelihood(
+                u.repeat(n_draws, 1),
+                module.decoder.pre_activation(z),
+                module.decoder.out_activation,
+                loss,
+            )
+            likelihood = likelihood.view(n_draws, len(u)).mean(dim=0)
+            bound = likelihood - kl_divergence(mean, log_var).sum(dim=1)
             out[start : start + len(u)] = (bound - log_scale).cpu()
     return out.numpy()
