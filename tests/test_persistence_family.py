@@ -132,3 +132,29 @@ def test_unknown_estimator_or_foreign_parameter_is_refused(tmp_path):
     (tmp_path / JSON_FILE).write_text(json.dumps(doc))
     with pytest.raises(ValueError, match=r"unknown parameters \['beta'\]"):
         load(tmp_path)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_family_on_cuda_round_trips_and_differentiates(tmp_path):
+    # Input noise, the posterior's draws and the Jacobians run on the device.
+    X = _data()
+    est = _fast(
+        VariationalAutoencoderTransformer,
+        noise="gaussian",
+        contractive=0.1,
+        tied_weights=True,
+        device="cuda",
+    ).fit(X)
+    save(est, tmp_path)
+    loaded = load(tmp_path)
+    for a, b in zip(_outputs(est, X), _outputs(loaded, X), strict=True):
+        assert np.array_equal(a, b)
+    eps = 1e-6 * est.scale_
+    J = est.encoder_jacobian(X[:3])
+    columns = [
+        (est.transform(X[:3] + e) - est.transform(X[:3] - e)) / (2 * e[j])
+        for j, e in enumerate(np.diag(eps))
+    ]
+    np.testing.assert_allclose(
+        J, np.stack(columns, axis=-1), rtol=1e-4, atol=1e-4 * np.abs(J).max()
+    )
