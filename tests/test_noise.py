@@ -93,14 +93,3 @@ def test_noise_is_reproducible_from_random_state(digits, noise):
     assert np.array_equal(a.transform(digits), b.transform(digits))
     assert not np.allclose(a.transform(digits), plain.transform(digits))
     assert not np.allclose(a.transform(digits), other.transform(digits))
-
-
-def test_noisy_model_does_not_depend_on_the_thread_count(digits):
-    one = _noisy_fit(digits, noise="mask", noise_level=0.3, n_threads=1)
-    two = _noisy_fit(digits, noise="mask", noise_level=0.3, n_threads=2)
-    for a, b in zip(
-        one.net_.module_.state_dict().values(),
-        two.net_.module_.state_dict().values(),
-        strict=True,
-    ):
-        assert torch.equal(a, b)
