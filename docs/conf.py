@@ -110,6 +110,7 @@ BENCHMARKS = {
     "speed": "python benchmarks/speed.py",
     "strategies": "python benchmarks/strategies.py",
     "memory": "python benchmarks/memory.py",
+    "family": "python benchmarks/family.py",
 }
 
 

@@ -1,6 +1,8 @@
 """skae: a PyTorch autoencoder as a scikit-learn transformer."""
 
+from . import metrics  # noqa: F401  (skae.metrics after `import skae`)
 from ._estimator import AutoencoderTransformer
+from ._variational import VariationalAutoencoderTransformer
 from .exceptions import (
     ExplodingGradientWarning,
     TrainingDivergedError,
@@ -15,6 +17,7 @@ __all__ = [
     "ExplodingGradientWarning",
     "TrainingDivergedError",
     "VanishingGradientWarning",
+    "VariationalAutoencoderTransformer",
     "__version__",
     "load",
     "save",

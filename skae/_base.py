@@ -29,6 +29,7 @@ from . import (
     _devices,
     _distributed,
     _inference,
+    _modules,
     _net,
     _runtime,
     _sources,
@@ -36,6 +37,7 @@ from . import (
 )
 from ._advice import learned_nothing, remedies_for
 from ._checks import check_bce_range, check_params, validate_codes
+from ._explain import ExplainMixin
 from ._scaling import Scaling, scan
 
 
@@ -54,8 +56,13 @@ def _warn(message, category):
     warnings.warn(message, category, stacklevel=level)
 
 
-class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BaseAutoencoder(
+    ExplainMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Base class of skae's autoencoder estimators (not for direct use)."""
+
+    #: The module class the net trains (see :func:`skae._net.build_net`).
+    _module = _modules.Autoencoder
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -198,6 +205,7 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 device=device,
                 validate=self.early_stopping,
                 parallel=parallel,
+                module=self._module,
             )
             net.initialize()
         else:
@@ -347,7 +355,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         -------
         scores : ndarray of shape (n_samples,), float64
             ``-mean((X - inverse_transform(transform(X))) ** 2, axis=1)``,
-            accumulated in float64 whatever ``X``'s dtype.
+            accumulated in float64 whatever ``X``'s dtype: exactly minus
+            :meth:`reconstruction_error`.
         """
         return self._infer("score", self._validate_rows(X))
 

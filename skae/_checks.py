@@ -77,6 +77,20 @@ def check_params(est, X, incremental=False):
             "normalization='batch', which needs at least 2 rows per batch. "
             "Use a larger batch_size or normalization='layer'."
         )
+    if est.noise == "mask" and est.noise_level >= 1:
+        raise ValueError(
+            f"noise_level={est.noise_level} is out of range for noise='mask': "
+            "it is the probability of dropping an entry and must be below 1. "
+            "Pass a noise_level in (0, 1)."
+        )
+    if est.contractive and est.normalization == "batch":
+        raise ValueError(
+            f"contractive={est.contractive} cannot be combined with "
+            "normalization='batch': in training, batch normalization makes each "
+            "row's code depend on the other rows of its batch, so the encoder "
+            "has no per-row Jacobian to penalize. Use normalization='layer' or "
+            "None, or contractive=0."
+        )
     check_schedule_params(
         est.lr_schedule,
         est.lr_schedule_params or {},
@@ -96,8 +110,8 @@ def check_bce_range(low, high):
         )
 
 
-def validate_codes(estimator, Z):
-    """Validate the input of ``inverse_transform`` (width ``n_components_``)."""
+def validate_codes(estimator, Z, method="inverse_transform"):
+    """Validate the codes given to ``method`` (width ``n_components_``)."""
     Z = check_array(
         Z, dtype=[np.float64, np.float32], input_name="X", estimator=estimator
     )
@@ -105,6 +119,6 @@ def validate_codes(estimator, Z):
         raise ValueError(
             f"X has {Z.shape[1]} features, but {type(estimator).__name__} is "
             f"expecting {estimator.n_components_} features as input to "
-            "inverse_transform (n_components_)."
+            f"{method} (n_components_)."
         )
     return Z

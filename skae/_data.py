@@ -278,8 +278,10 @@ def prepare_rows(X, scaling, device):
         return Rows(LazyRows(X, standardize, device))
     data = torch.empty(X.shape, dtype=torch.float32, device=device)
     for rows in chunks(*X.shape):
-        chunk = torch.from_numpy(read_chunk(X, rows)).to(device)
-        data[rows] = standardize(chunk)
+        # Writable: torch warns on read-only arrays (a DataFrame's values
+        # under pandas' copy-on-write are), though it only reads this one.
+        chunk = np.require(read_chunk(X, rows), requirements=["W"])
+        data[rows] = standardize(torch.from_numpy(chunk).to(device))
     return Rows(data)
 
 

@@ -7,6 +7,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._base import BaseAutoencoder
 from ._modules import ACTIVATIONS, INITS
+from ._noise import NOISES
 from ._schedules import SCHEDULES
 
 
@@ -115,6 +116,47 @@ class AutoencoderTransformer(BaseAutoencoder):
         L1 penalty: ``l1 * sum(abs(W)) / n_train`` over all weight matrices is
         a term of the training objective (``train_l1`` in ``history_``).
         Drives weights towards zero.
+
+    activity_l1 : float, default=0.0
+        Sparsity of the code: ``activity_l1 * mean over rows of sum(abs(z))``,
+        ``z`` a training row's code, is a term of the training objective
+        (``train_activity_l1`` in ``history_``). Drives code entries to zero
+        (the user guide measures how many); ``l1`` penalizes the weights.
+
+    contractive : float, default=0.0
+        Contractive penalty: ``contractive`` times the mean over training rows
+        of the squared Frobenius norm of the encoder's Jacobian ``dz/dx`` at
+        the row (in the network's scaled units), computed exactly with
+        :mod:`torch.func`, is a term of the training objective
+        (``train_contractive``). Makes the code insensitive to small changes
+        of the input. Each batch costs about ``n_components`` more backward
+        passes through the encoder (the benchmarks page measures it). It
+        cannot be combined with ``normalization="batch"``: in training, batch
+        normalization makes each row's code depend on its whole batch.
+
+    noise : {"gaussian", "mask"} or None, default=None
+        Denoising: each training batch is corrupted at the encoder's input
+        and the network learns to reconstruct the clean batch.
+        ``"gaussian"`` adds noise of standard deviation ``noise_level``,
+        in the network's scaled units (with ``scaling="global"``, relative to
+        the root mean feature variance); ``"mask"`` sets each entry to 0 (the
+        feature's mean after centring) with probability ``noise_level``. The
+        draws come from the model's own generator (see ``random_state``).
+        Validation, :meth:`transform` and the scores see clean data.
+
+    noise_level : float, default=0.1
+        Standard deviation of ``"gaussian"`` noise (> 0) or drop probability
+        of ``"mask"`` noise (in (0, 1)). Ignored when ``noise=None``.
+
+    tied_weights : bool, default=False
+        Every linear layer of the decoder uses the transpose of its mirrored
+        encoder layer's weight, with a bias of its own: about half the
+        weights. Works with ``residual`` and ``normalization``, whose
+        parameters are never tied; a residual skip projection is tied to its
+        mirror's, except in the first decoder block, whose mirror (the code
+        layer) has none. A tied weight is a parameter of the encoder: its
+        gradient (from both uses) counts in the encoder layer's
+        ``grad_norms`` in ``history_``, and once in the penalties.
 
     batch_size : int, default=256
         Rows per mini-batch (capped by the number of training rows). A
@@ -343,6 +385,11 @@ class AutoencoderTransformer(BaseAutoencoder):
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l1": [Interval(Real, 0, None, closed="left")],
+        "activity_l1": [Interval(Real, 0, None, closed="left")],
+        "contractive": [Interval(Real, 0, None, closed="left")],
+        "noise": [StrOptions(set(NOISES)), None],
+        "noise_level": [Interval(Real, 0, None, closed="neither")],
+        "tied_weights": ["boolean"],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -380,6 +427,11 @@ class AutoencoderTransformer(BaseAutoencoder):
         momentum=0.9,
         alpha=1.0,
         l1=0.0,
+        activity_l1=0.0,
+        contractive=0.0,
+        noise=None,
+        noise_level=0.1,
+        tied_weights=False,
         batch_size=256,
         max_iter=200,
         tol=1e-4,
@@ -413,6 +465,11 @@ class AutoencoderTransformer(BaseAutoencoder):
         self.momentum = momentum
         self.alpha = alpha
         self.l1 = l1
+        self.activity_l1 = activity_l1
+        self.contractive = contractive
+        self.noise = noise
+        self.noise_level = noise_level
+        self.tied_weights = tied_weights
         self.batch_size = batch_size
         self.max_iter = max_iter
         self.tol = tol

@@ -15,13 +15,23 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 
 from ._estimator import AutoencoderTransformer
+from ._variational import VariationalAutoencoderTransformer
 
 #: (major, minor) of the format written by :func:`skae.save`. A new minor
 #: version only adds optional content: a reader of an older minor version
 #: loads such a file, ignores the keys it does not know and warns. A new
 #: major version cannot be read by older skae. 1.1 added ``output_config``;
-#: 1.2 ``stop_reason_`` and the module's generator state (``rng.module``).
-FORMAT_VERSION = (1, 2)
+#: 1.2 ``stop_reason_`` and the module's generator state (``rng.module``);
+#: 1.3 the parameters ``activity_l1``, ``contractive``, ``noise``,
+#: ``noise_level``, ``tied_weights`` and the estimator
+#: ``VariationalAutoencoderTransformer`` (with ``beta``).
+FORMAT_VERSION = (1, 3)
+
+#: The estimators a file can hold, by the name written in it.
+ESTIMATORS = {
+    cls.__name__: cls
+    for cls in (AutoencoderTransformer, VariationalAutoencoderTransformer)
+}
 
 JSON_FILE = "skae.json"
 TUPLE_TAG = "__tuple__"
@@ -185,10 +195,10 @@ def check_format(doc):
     missing = sorted({"format", "estimator", "format_version", "versions"} - set(doc))
     if missing:
         raise ValueError(f"{JSON_FILE}: missing keys {missing} in {JSON_FILE}.")
-    if doc["format"] != "skae" or doc["estimator"] != AutoencoderTransformer.__name__:
+    if doc["format"] != "skae" or doc["estimator"] not in ESTIMATORS:
         raise ValueError(
             f"{JSON_FILE}: format={doc['format']!r}, estimator={doc['estimator']!r}; "
-            f"expected format='skae', estimator={AutoencoderTransformer.__name__!r}."
+            f"expected format='skae' and an estimator among {sorted(ESTIMATORS)}."
         )
     version = doc["format_version"]
     try:
@@ -212,7 +222,7 @@ def check_format(doc):
     return (major, minor) > FORMAT_VERSION
 
 
-def decode_params(doc, ignored=None):
+def decode_params(doc, cls=AutoencoderTransformer, ignored=None):
     """Return the estimator's parameters from ``doc``.
 
     An unknown parameter is refused, unless ``ignored`` is a list (a newer
@@ -224,11 +234,11 @@ def decode_params(doc, ignored=None):
     """
     if not isinstance(doc, dict):
         raise ValueError(f"{JSON_FILE}: params must be a JSON object.")
-    known = set(AutoencoderTransformer().get_params(deep=False))
+    known = set(cls().get_params(deep=False))
     unknown = sorted(set(doc) - known)
     if unknown and ignored is None:
         raise ValueError(
-            f"{JSON_FILE}: unknown parameters {unknown} for AutoencoderTransformer. "
+            f"{JSON_FILE}: unknown parameters {unknown} for {cls.__name__}. "
             "Was the file written by a newer skae?"
         )
     if unknown:

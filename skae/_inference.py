@@ -127,10 +127,12 @@ def infer(
     ----------
     module : Autoencoder
         In eval mode.
-    part : {"encoder", "decoder", "score"}
+    part : {"encoder", "decoder", "score", "error", "feature_error"}
         ``"encoder"``: codes of ``X``; ``"decoder"``: reconstructions (input
-        units) of codes ``X``; ``"score"``: minus each row's mean squared
-        reconstruction error in input units.
+        units) of codes ``X``; ``"error"``: each row's mean squared
+        reconstruction error in input units, ``"score"`` minus it (the same
+        float64 numbers, negated), ``"feature_error"`` the squared errors of
+        each entry.
     scaling : Scaling
     device : torch.device or str
     copies : Float64Copies
@@ -150,10 +152,12 @@ def infer(
     Returns
     -------
     out : ndarray of shape (n_samples, n_out) or (n_samples,)
+        With ``X``'s dtype; float64 for the errors and scores.
     """
     dtype = X.dtype
     compute = torch.float64 if dtype == np.float64 else torch.float32
-    fn = inference_fn(module, "autoencoder" if part == "score" else part, dtype, copies)
+    errors = part in ("score", "error", "feature_error")
+    fn = inference_fn(module, "autoencoder" if errors else part, dtype, copies)
     n, width = X.shape
     batch_size = batch_size or batch_rows(max(width, len(scaling.mean_)))
     check = on_non_finite if part != "decoder" else None
@@ -172,17 +176,20 @@ def infer(
     if part == "encoder":
         n_out = fn.out.out_features
         step = fn
-    elif part == "score":
-        n_out = None
+    elif errors:
+        n_out = width if part == "feature_error" else None
         scale64 = torch.tensor(scaling.scale_, dtype=torch.float64, device=device)
 
         def step(x):
             # float64 from here: squared errors of large-valued data overflow
             # float32 (values of 1e20 already do).
-            error = (fn(x) - x).double().mul_(scale64)
-            return error.square_().mean(dim=1).neg_()
+            error = (fn(x) - x).double().mul_(scale64).square_()
+            if part == "feature_error":
+                return error
+            error = error.mean(dim=1)
+            return error.neg_() if part == "score" else error
 
-    out = np.empty((n, n_out) if n_out else n, dtype=dtype if n_out else np.float64)
+    out = np.empty((n, n_out) if n_out else n, dtype=np.float64 if errors else dtype)
     out_t = torch.from_numpy(out)
     with torch.inference_mode():
         for start in range(0, n, batch_size):

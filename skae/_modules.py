@@ -22,10 +22,14 @@ kernels do).
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from ._noise import Corruption
+from ._tying import tie
 
 ACTIVATIONS = {
     "identity": nn.Identity,
@@ -308,11 +312,15 @@ class Stack(nn.Module):
         self.out_activation = ACTIVATIONS[out_activation]()
         self.out_name = out_name
 
-    def pre_activation(self, x):
-        """Return the output layer's value before ``out_activation``."""
+    def hidden(self, x):
+        """Return the last hidden layer's output (``x`` without hidden layers)."""
         for block in self.blocks:
             x = block(x)
-        return self.out(x)
+        return x
+
+    def pre_activation(self, x):
+        """Return the output layer's value before ``out_activation``."""
+        return self.out(self.hidden(x))
 
     def forward(self, x):
         return self.out_activation(self.pre_activation(x))
@@ -335,11 +343,18 @@ class Output:
         The decoder's output before its output activation.
     activation : nn.Module
         The output activation; ``reconstruction`` applies it to ``logits``.
+    vjp : callable or None
+    log_var : Tensor of shape (n_rows, n_components) or None
     """
 
     code: torch.Tensor
     logits: torch.Tensor
     activation: nn.Module
+    #: With ``jacobian=True``: ``vjp(v)`` returns ``(v^T dcode/dinput,)``,
+    #: the input being what the encoder read (after any corruption).
+    vjp: Callable = None
+    #: Variational models: log-variance of the posterior (``code`` is its mean).
+    log_var: torch.Tensor = None
 
     @property
     def reconstruction(self):
@@ -365,10 +380,17 @@ class Autoencoder(nn.Module):
     residual : bool
     init : str
         One of :data:`INITS`.
+    noise : {None, "gaussian", "mask"}
+    noise_level : float
+        Corruption of the encoder's input in training mode (see
+        :class:`~skae._noise.Corruption`).
+    tied_weights : bool
+        Decoder layers use the transposed encoder weights (see
+        :mod:`skae._tying`).
     random_state : int or None
         Seeds the weights (drawn on CPU, so the same on every device) and,
-        through :attr:`random`, the dropout masks. None draws from torch's
-        global generator, as torch's own modules do.
+        through :attr:`random`, the dropout masks and the input noise. None
+        draws from torch's global generator, as torch's own modules do.
     """
 
     def __init__(
@@ -383,6 +405,9 @@ class Autoencoder(nn.Module):
         dropout=0.0,
         residual=False,
         init="auto",
+        noise=None,
+        noise_level=0.0,
+        tied_weights=False,
         random_state=None,
     ):
         super().__init__()
@@ -414,15 +439,34 @@ class Autoencoder(nn.Module):
             out_activation=output_activation,
             **params,
         )
+        self.corruption = (
+            Corruption(noise, noise_level, self.random) if noise is not None else None
+        )
+        if tied_weights:
+            tie(self.encoder, self.decoder)
+
+    def corrupt(self, x):
+        """The encoder's input: ``x``, corrupted in training mode with ``noise``."""
+        return x if self.corruption is None else self.corruption(x)
 
     def forward(self, x):
-        return self.decoder(self.encoder(x))
+        return self.decoder(self.encoder(self.corrupt(x)))
 
-    def parts(self, x):
-        """Return the :class:`Output` of one pass: the code and the logits."""
-        code = self.encoder(x)
+    def parts(self, x, jacobian=False):
+        """Return the :class:`Output` of one pass: the code and the logits.
+
+        ``jacobian=True`` runs the encoder under :func:`torch.func.vjp`, so
+        that the output's ``vjp`` gives products with the encoder's Jacobian
+        (for the contractive term) from this same pass.
+        """
+        x = self.corrupt(x)
+        vjp = None
+        if jacobian:
+            code, vjp = torch.func.vjp(self.encoder, x)
+        else:
+            code = self.encoder(x)
         return Output(
-            code, self.decoder.pre_activation(code), self.decoder.out_activation
+            code, self.decoder.pre_activation(code), self.decoder.out_activation, vjp
         )
 
     def named_layers(self):
@@ -431,7 +475,10 @@ class Autoencoder(nn.Module):
         yield from self.decoder.named_layers("decoder")
 
     def weights(self):
-        """Return the weight matrices: what ``alpha`` and ``l1`` act on."""
+        """Return the weight matrices: what ``alpha`` and ``l1`` act on.
+
+        A tied weight is the encoder's and is listed once.
+        """
         return [m.weight for m in self.modules() if isinstance(m, nn.Linear)]
 
 

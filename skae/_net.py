@@ -211,9 +211,13 @@ class AutoencoderNet(NeuralNet):
             shard=self.parallel if training else None,
         )
 
-    def infer(self, x, **fit_params):
-        """Return the module's :class:`~skae._modules.Output` for the batch."""
-        return self.module_.parts(x)
+    def infer(self, x, jacobian=False, **fit_params):
+        """Return the module's :class:`~skae._modules.Output` for the batch.
+
+        ``jacobian=True`` (training with a term that needs it) runs the
+        encoder so that the output can give Jacobian products.
+        """
+        return self.module_.parts(x, jacobian=jacobian)
 
     def train_step_single(self, batch, **fit_params):
         """Forward, loss and backward for one batch whose target is itself.
@@ -226,7 +230,7 @@ class AutoencoderNet(NeuralNet):
         if not self.module_.training:
             self.module_.train()
         Xi, n_global = batch
-        output = self.infer(Xi)
+        output = self.infer(Xi, jacobian=self.criterion_.needs_jacobian)
         loss = self.get_loss(output, None, X=Xi, training=True)
         if self.parallel is None:
             loss.backward()
@@ -293,7 +297,16 @@ def _optimizer(solver, momentum, device):
     return torch.optim.RMSprop, {"foreach": True, "momentum": momentum}
 
 
-def build_net(params, n_features, n_components, seed, device, validate, parallel=None):
+def build_net(
+    params,
+    n_features,
+    n_components,
+    seed,
+    device,
+    validate,
+    parallel=None,
+    module=Autoencoder,
+):
     """Return an uninitialized :class:`AutoencoderNet` for the estimator's params.
 
     Parameters
@@ -311,6 +324,9 @@ def build_net(params, n_features, n_components, seed, device, validate, parallel
     parallel : DataParallel or None
         Data-parallel training over several processes (see
         :mod:`skae._distributed`).
+    module : type, default=Autoencoder
+        The module class (:class:`~skae._vae_module.VariationalAutoencoder`
+        for the variational estimator).
     """
     p = params
     objective = Objective(p)  # for the names of its terms
@@ -350,7 +366,7 @@ def build_net(params, n_features, n_components, seed, device, validate, parallel
     if objective.names == ["reconstruction"]:
         quiet.append("train_reconstruction")
     net = AutoencoderNet(
-        module=Autoencoder,
+        module=module,
         module__n_features=n_features,
         module__n_components=n_components,
         module__hidden_layer_sizes=tuple(p["hidden_layer_sizes"]),
@@ -360,6 +376,9 @@ def build_net(params, n_features, n_components, seed, device, validate, parallel
         module__dropout=p["dropout"],
         module__residual=p["residual"],
         module__init=p["init"],
+        module__noise=p["noise"],
+        module__noise_level=p["noise_level"],
+        module__tied_weights=p["tied_weights"],
         module__random_state=seed,
         criterion=partial(Objective, p),
         optimizer=optimizer,

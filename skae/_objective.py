@@ -18,6 +18,7 @@ reduction of a large tensor rounds differently with 1 and 2 threads, and the
 recorded losses decide when training stops.
 """
 
+import torch
 from torch.nn import functional as F
 
 #: Parameter name -> term class, filled by :func:`term` in definition order.
@@ -35,6 +36,11 @@ def mean_of_rows(values):
     return values.sum(dim=1).sum() / values.numel()
 
 
+def mean_row_sum(values):
+    """Mean over rows of each row's sum, for a (rows, features) tensor."""
+    return values.sum(dim=1).sum() / values.shape[0]
+
+
 class Term:
     """One named part of the objective.
 
@@ -50,12 +56,16 @@ class Term:
         weight suits small and large data sets.
     validated : bool
         Part of ``valid_loss`` (the reconstruction is; penalties are not).
+    needs_jacobian : bool
+        Reads ``output.vjp``: the module must run its encoder under
+        :func:`torch.func.vjp` (see :meth:`~skae._modules.Autoencoder.parts`).
     """
 
     name = ""
     parameter = ""
     per_training_row = False
     validated = False
+    needs_jacobian = False
 
     def __init__(self, params):
         self.params = params
@@ -97,6 +107,69 @@ class WeightL1(Term):
         return sum(w.abs().sum(dim=1).sum() for w in module.weights())
 
 
+@term
+class ActivityL1(Term):
+    """``mean over rows of sum(|z|)``, weighed by ``activity_l1``: sparse codes."""
+
+    name = "activity_l1"
+    parameter = "activity_l1"
+
+    def __call__(self, X, output, module):
+        return mean_row_sum(output.code.abs())
+
+
+@term
+class Contractive(Term):
+    """Mean over rows of ``||dz/dx||_F^2``, the encoder's Jacobian at each row.
+
+    Exact, from the pass that computed the code: ``output.vjp`` (from
+    :func:`torch.func.vjp`) is mapped with :func:`torch.func.vmap` over the
+    ``n_components`` unit vectors of the code, giving every row's Jacobian
+    in one batched backward pass; the gradient of the penalty then flows
+    through it to the weights. ``x`` is the encoder's input (after any
+    corruption), in the network's scaled units. Each row's code must depend
+    on that row only (no batch normalization in training mode), which
+    :func:`skae._checks.check_params` ensures.
+    """
+
+    name = "contractive"
+    parameter = "contractive"
+    needs_jacobian = True
+
+    def __call__(self, X, output, module):
+        code = output.code
+        k = code.shape[1]
+        basis = torch.eye(k, dtype=code.dtype, device=code.device)
+        cotangents = basis.unsqueeze(1).expand(k, code.shape[0], k)
+        (rows,) = torch.func.vmap(output.vjp)(cotangents)  # (k, rows, features)
+        return mean_row_sum(rows.square().sum(dim=0))
+
+
+@term
+class KullbackLeibler(Term):
+    """``KL(q(z|x) || N(0, I))`` per row, averaged, divided by ``n_features``.
+
+    The posterior ``q(z|x)`` is the Gaussian of mean ``output.code`` and
+    log-variance ``output.log_var``. Dividing by the number of features puts
+    it on the footing of the reconstruction term, a mean per matrix element:
+    with ``beta=1`` the objective is the negative evidence lower bound
+    (ELBO) of a Gaussian decoder of variance 1/2 (``loss="mse"``) or a
+    Bernoulli decoder (``loss="bce"``), divided by ``n_features``, up to a
+    constant.
+    """
+
+    name = "kl"
+    parameter = "beta"
+
+    def __call__(self, X, output, module):
+        return mean_row_sum(kl_divergence(output.code, output.log_var)) / X.shape[1]
+
+
+def kl_divergence(mean, log_var):
+    """Elementwise ``KL(N(mean, exp(log_var)) || N(0, 1))``."""
+    return 0.5 * (mean.square() + log_var.exp() - 1.0 - log_var)
+
+
 class Objective:
     """The weighted sum of the active terms of an estimator's parameters.
 
@@ -118,6 +191,11 @@ class Objective:
             if weight:
                 self.terms.append((cls(params), float(weight)))
         self.n_train = 1
+
+    @property
+    def needs_jacobian(self):
+        """Whether a term reads the encoder's Jacobian (``output.vjp``)."""
+        return any(t.needs_jacobian for t, _ in self.terms)
 
     @property
     def names(self):

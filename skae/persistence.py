@@ -1,4 +1,7 @@
-"""Save and load a fitted :class:`~skae.AutoencoderTransformer` without pickle.
+"""Save and load fitted skae estimators without pickle.
+
+:class:`~skae.AutoencoderTransformer` and
+:class:`~skae.VariationalAutoencoderTransformer` are saved alike.
 
 A saved model is a directory holding three files:
 
@@ -39,7 +42,6 @@ from skorch.history import History
 
 from . import _devices, _format, _inference, _net, _training
 from ._checks import hidden_sizes
-from ._estimator import AutoencoderTransformer
 from ._scaling import Scaling
 
 __all__ = ["load", "save"]
@@ -83,7 +85,7 @@ _IMPLEMENTATION_KEYS = {"fused", "foreach", "capturable", "differentiable"}
 
 
 def save(estimator, path):
-    """Save a fitted :class:`~skae.AutoencoderTransformer` to the directory ``path``.
+    """Save a fitted skae estimator to the directory ``path``.
 
     The directory is created if needed; the files of a previous save there
     are replaced. Nothing is pickled: parameters and fitted attributes go to
@@ -92,7 +94,7 @@ def save(estimator, path):
 
     Parameters
     ----------
-    estimator : AutoencoderTransformer
+    estimator : AutoencoderTransformer or VariationalAutoencoderTransformer
         A fitted estimator. Every parameter must be representable in JSON
         (None, bool, int, float, str, and lists, tuples and string-keyed dicts
         of those): ``callbacks`` must be None or empty and ``random_state`` an
@@ -108,7 +110,7 @@ def save(estimator, path):
     sklearn.exceptions.NotFittedError
         If ``estimator`` is not fitted.
     TypeError
-        If ``estimator`` is not an AutoencoderTransformer, or a parameter
+        If ``estimator`` is not one of skae's estimators, or a parameter
         cannot be written as JSON (the message names it).
 
     See Also
@@ -131,9 +133,10 @@ def save(estimator, path):
     >>> bool(np.array_equal(ae.transform(X), ae2.transform(X)))
     True
     """
-    if not isinstance(estimator, AutoencoderTransformer):
+    if type(estimator) not in _format.ESTIMATORS.values():
         raise TypeError(
-            f"save expects an AutoencoderTransformer; got {type(estimator).__name__}."
+            f"save expects one of {sorted(_format.ESTIMATORS)}; got "
+            f"{type(estimator).__name__}."
         )
     check_is_fitted(estimator)
     path = Path(path)
@@ -252,8 +255,9 @@ def load(path):
 
     Returns
     -------
-    estimator : AutoencoderTransformer
-        The fitted estimator, its module in eval mode.
+    estimator : AutoencoderTransformer or VariationalAutoencoderTransformer
+        The fitted estimator (of the class that was saved), its module in
+        eval mode.
 
     Raises
     ------
@@ -273,7 +277,8 @@ def load(path):
     doc = _format.check_keys(
         doc, _TOP_KEYS, JSON_FILE, optional={"output_config"}, ignored=ignored
     )
-    estimator = AutoencoderTransformer(**_format.decode_params(doc["params"], ignored))
+    cls = _format.ESTIMATORS[doc["estimator"]]
+    estimator = cls(**_format.decode_params(doc["params"], cls, ignored))
     estimator._validate_params()
     fitted = _read_fitted(doc["fitted"], estimator, ignored)
     tensors = _format.check_keys(
@@ -443,6 +448,7 @@ def _rebuild_net(estimator, doc, n_features, ignored):
         seed=seed,
         device=device,
         validate=validate,
+        module=estimator._module,
     )
     return net.initialize()
 

@@ -1,5 +1,5 @@
 """Matplotlib figures for fitted autoencoders: training curves, gradient flow,
-reconstructions and latent spaces.
+reconstructions, latent spaces, Jacobians and samples.
 
 matplotlib is an optional dependency (``pip install skae[plot]``); it is
 imported when one of these functions is called, never by ``import skae``.
@@ -14,8 +14,10 @@ from sklearn.utils.validation import check_is_fitted
 __all__ = [
     "plot_gradient_flow",
     "plot_history",
+    "plot_jacobian",
     "plot_latent",
     "plot_reconstructions",
+    "plot_samples",
 ]
 
 #: Above this many layers, :func:`plot_gradient_flow` draws a colorbar
@@ -522,3 +524,7 @@ def plot_latent(Z, y=None, ax=None, title=None):
     if title is not None:
         ax.set_title(title)
     return ax
+
+
+# Drawn by skae._family_plots (one file per group of figures); public here.
+from ._family_plots import plot_jacobian, plot_samples  # noqa: E402

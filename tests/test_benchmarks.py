@@ -17,7 +17,7 @@ def _has_gpu():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("script", ["speed", "strategies", "memory", "gpu"])
+@pytest.mark.parametrize("script", ["speed", "strategies", "memory", "gpu", "family"])
 def test_benchmark_script_quick_run(script, tmp_path):
     if script == "gpu" and not _has_gpu():
         pytest.skip("no GPU")

@@ -12,20 +12,23 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from skae import AutoencoderTransformer
+from skae import AutoencoderTransformer, VariationalAutoencoderTransformer
+
+ESTIMATORS = [AutoencoderTransformer, VariationalAutoencoderTransformer]
 
 
-def _fast():
-    return AutoencoderTransformer(
-        n_components=1, hidden_layer_sizes=(4,), max_iter=3, batch_size=32
-    )
+def _fast(cls=AutoencoderTransformer):
+    return cls(n_components=1, hidden_layer_sizes=(4,), max_iter=3, batch_size=32)
 
 
-@parametrize_with_checks([_fast()], expected_failed_checks=lambda est: {})
+@parametrize_with_checks(
+    [_fast(cls) for cls in ESTIMATORS], expected_failed_checks=lambda est: {}
+)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
+@pytest.mark.parametrize("cls", ESTIMATORS)
 @pytest.mark.parametrize(
     "check",
     [
@@ -38,6 +41,6 @@ def test_sklearn_compatible_estimator(estimator, check):
         check_param_validation,
     ],
 )
-def test_sklearn_suite_checks(check):
+def test_sklearn_suite_checks(check, cls):
     pytest.importorskip("pandas")
-    check(type(_fast()).__name__, _fast())
+    check(cls.__name__, _fast(cls))

@@ -101,3 +101,21 @@ def test_prepare_rows_reads_a_memmap_lazily(tmp_path):
     torch.testing.assert_close(
         rows.take(torch.tensor([4, 1])), torch.tensor([[8.0, 9.0], [2.0, 3.0]])
     )  # in the order asked for (read sorted, for the disk)
+
+
+def test_read_only_input_reaches_torch_writable(monkeypatch):
+    # A DataFrame's values under pandas' copy-on-write are read-only, and
+    # torch warns when it wraps a read-only array (once per process).
+    from skae import _data
+
+    wrapped, from_numpy = [], torch.from_numpy
+
+    def checked(array):
+        wrapped.append(array.flags.writeable)
+        return from_numpy(array)
+
+    monkeypatch.setattr(_data.torch, "from_numpy", checked)
+    X = np.random.RandomState(0).normal(size=(50, 4))
+    X.setflags(write=False)
+    AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=2).fit(X)
+    assert wrapped and all(wrapped)

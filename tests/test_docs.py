@@ -9,6 +9,7 @@ import pytest
 
 import skae
 import skae.callbacks
+import skae.metrics
 import skae.plotting
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -16,7 +17,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 def _public_names():
     names = {f"skae.{name}" for name in skae.__all__ if name != "__version__"}
-    for module in (skae.callbacks, skae.plotting):
+    for module in (skae.callbacks, skae.metrics, skae.plotting):
         names |= {f"{module.__name__}.{name}" for name in module.__all__}
     return names
 

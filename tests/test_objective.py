@@ -107,3 +107,96 @@ def test_loss_values_do_not_depend_on_the_thread_count():
     torch.set_num_threads(1)
     assert torch.equal(*values)
     assert np.isfinite(values[0].item())
+
+
+def test_activity_l1_is_the_mean_row_sum_of_absolute_codes():
+    module, X, output = _batch()
+    loss, values = Objective(_params(activity_l1=0.3))(X, output, module, training=True)
+    expected = 0.3 * output.code.abs().sum(dim=1).mean()
+    torch.testing.assert_close(values["activity_l1"], expected)
+    torch.testing.assert_close(loss, values["reconstruction"] + expected)
+
+
+def _row_jacobians(encoder, X):
+    return torch.stack(
+        [
+            torch.autograd.functional.jacobian(
+                lambda row: encoder(row[None])[0], x, create_graph=True
+            )
+            for x in X
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        {"activation": "tanh"},
+        {"activation": "elu", "residual": True, "normalization": "layer"},
+        {"activation": "sigmoid", "tied_weights": True, "residual": True},
+    ],
+)
+def test_contractive_is_the_mean_squared_frobenius_norm_of_the_jacobian(layout):
+    module = Autoencoder(6, 3, (8, 5), random_state=0, **layout).double()
+    X = torch.rand(12, 6, generator=torch.Generator().manual_seed(0)).double()
+    objective = Objective(_params(contractive=0.7))
+    assert objective.needs_jacobian
+    output = module.parts(X, jacobian=True)
+    loss, values = objective(X, output, module, training=True)
+    expected = 0.7 * _row_jacobians(module.encoder, X).square().sum() / 12
+    torch.testing.assert_close(values["contractive"], expected, rtol=1e-10, atol=0)
+    # Its gradient with respect to the weights is that of the formula.
+    values["contractive"].backward()
+    got = [p.grad.clone() for p in module.encoder.parameters() if p.grad is not None]
+    module.zero_grad()
+    expected.backward()
+    want = [p.grad for p in module.encoder.parameters() if p.grad is not None]
+    assert len(got) == len(want) > 0
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
+
+
+def test_contractive_reads_the_jacobian_at_the_corrupted_input():
+    # With input noise the encoder reads the corrupted rows: the Jacobian is
+    # taken there, and the reconstruction is still compared with clean X.
+    module = Autoencoder(
+        6, 2, (5,), activation="tanh", noise="gaussian", noise_level=0.5, random_state=0
+    ).double()
+    X = torch.rand(10, 6, generator=torch.Generator().manual_seed(1)).double()
+    module.train()
+    state = module.random.get(X.device).get_state()
+    output = module.parts(X, jacobian=True)
+    module.random.get(X.device).set_state(state)
+    corrupted = module.corrupt(X)
+    assert not torch.equal(corrupted, X)
+    _, values = Objective(_params(contractive=1.0))(X, output, module, training=True)
+    expected = _row_jacobians(module.encoder, corrupted).square().sum() / 10
+    torch.testing.assert_close(values["contractive"], expected, rtol=1e-10, atol=0)
+
+
+def _fit_quietly(X, **params):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return AutoencoderTransformer(4, **{**FAST, "max_iter": 20, **params}).fit(X)
+
+
+def test_activity_l1_makes_codes_sparse(digits):
+    plain = _fit_quietly(digits).transform(digits)
+    sparse = _fit_quietly(digits, activity_l1=1.0).transform(digits)
+
+    def near_zero(Z):
+        return np.mean(np.abs(Z) < 1e-2 * np.abs(plain).max())
+
+    assert near_zero(sparse) > near_zero(plain) + 0.3
+
+
+def test_contractive_shrinks_the_encoder_jacobian(digits):
+    def mean_norm(est):
+        return np.mean(np.sum(est.encoder_jacobian(digits) ** 2, axis=(1, 2)))
+
+    plain = _fit_quietly(digits)
+    contracted = _fit_quietly(digits, contractive=1.0)
+    assert contracted.history_[-1, "train_contractive"] > 0
+    assert mean_norm(contracted) < 0.5 * mean_norm(plain)
