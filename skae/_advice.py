@@ -41,13 +41,14 @@ def remedies_for(params):
     return {ExplodingGradientWarning: exploding, VanishingGradientWarning: vanishing}
 
 
-def learned_nothing(error, baseline, params, stopped_early):
+def learned_nothing(error, baseline, params, stopped_early, rows="training"):
     """Return the learned-nothing part of the convergence warning, or None.
 
-    ``error`` is the eval-mode reconstruction error on training rows and
-    ``baseline`` that of predicting every feature's mean, both in scaled
-    units; ``params`` the estimator's. None when the model beats the mean,
-    or when there is nothing to learn (``baseline`` 0: constant data).
+    ``error`` is the eval-mode reconstruction error on the ``rows``
+    (``"training"`` or ``"validation"``) and ``baseline`` that of predicting
+    every feature's mean, both in scaled units; ``params`` the estimator's.
+    None when the model beats the mean, or when there is nothing to learn
+    (``baseline`` 0: constant data).
     """
     if not baseline > 0 or error is None or error < baseline:
         return None
@@ -69,7 +70,7 @@ def learned_nothing(error, baseline, params, stopped_early):
     else:
         remedies.append("a larger max_iter")
     return (
-        f"Its reconstruction error on the training data, {error:.4g}, is not "
+        f"Its reconstruction error on the {rows} data, {error:.4g}, is not "
         f"below {baseline:.4g}, the error of predicting every feature's mean: "
         f"the autoencoder has learned nothing useful. Try "
         f"{', '.join(remedies[:-1])} or {remedies[-1]}."

@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _data, _inference, _net, _runtime, _training
 from ._advice import learned_nothing, remedies_for
+from ._anchor import anchor_to_pca
 from ._checks import check_bce_range, check_params, validate_codes
 from ._scaling import Scaling, scan
 
@@ -169,7 +170,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 seed = int(np.random.SeedSequence().generate_state(1)[0] >> 3)
             else:
                 seed = int(check_random_state(self.random_state).randint(2**28))
-            params = {**self.get_params(), "hidden_layer_sizes": hidden}
+            raw = self.get_params(deep=False)
+            params = {**raw, "hidden_layer_sizes": hidden}
             net = _net.build_net(
                 params,
                 n_features=X.shape[1],
@@ -192,6 +194,8 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         with _runtime.num_threads(self.n_threads):
             data = _data.prepare_rows(X, scaling, device)
             _data.check_finite_rows(data)
+            if first and self.init == "pca":
+                anchor_to_pca(net.module_, data, random_state=seed)
             report = _training.train(
                 net,
                 data,
@@ -200,16 +204,13 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 max_restarts=self.max_restarts,
                 remedies=remedies_for(params),
             )
-            if not incremental and report.stop_reason != "interrupted":
-                # For the learned-nothing check.
-                report.error = _inference.scaled_error(net.module_, data)
 
         if first:
             # What the net was built with: a later set_params does not change
             # the fitted model, and save() describes the fitted model.
             self._fit_params = {
                 name: value if name == "callbacks" else copy.deepcopy(value)
-                for name, value in self.get_params(deep=False).items()
+                for name, value in raw.items()
             }
             self._scaling = scaling
             self._float64 = _inference.Float64Copies()
@@ -247,8 +248,9 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             nothing = learned_nothing(
                 report.error,
                 baseline or 0.0,
-                self.get_params(),
+                self._fit_params,
                 stopped_early,
+                report.error_rows,
             )
             if nothing:
                 message += " " + nothing

@@ -75,6 +75,17 @@ def check_params(est, X):
                 f"output_activation={est.output_activation!r} cannot be used "
                 "with it. Leave output_activation at its default."
             )
+    if est.init == "pca" and (est.loss == "bce" or est.output_activation != "identity"):
+        what = (
+            "loss='bce' (a sigmoid output)"
+            if est.loss == "bce"
+            else f"output_activation={est.output_activation!r}"
+        )
+        raise ValueError(
+            f"init='pca' starts the model at PCA's linear reconstruction, which "
+            f"{what} cannot produce. Use output_activation='identity' and "
+            "loss='mse' with init='pca', or another init."
+        )
     if est.normalization == "batch" and est.batch_size < 2:
         raise ValueError(
             f"batch_size={est.batch_size} is too small for "

@@ -20,6 +20,12 @@ every exception that ends it:
   and scheduler go on at their position. Beyond ``max_restarts`` a
   :class:`~skae.exceptions.TrainingDivergedError` is raised
   (``"diverged"``).
+
+``fit`` never ends with weights worse, by its own measure, than those it
+started from (with ``init="pca"``, PCA's solution): with a validation split
+the starting weights are early stopping's first candidate
+(:meth:`~skae.callbacks.Stopper.start_from`); without one, they are put back
+when training ends with a higher reconstruction error on the training rows.
 """
 
 import copy
@@ -27,9 +33,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ._inference import scaled_error
 from ._runtime import interrupt_flag
 from ._schedules import scale_rates
-from .callbacks import _Diverged
+from .callbacks import _copy_state, _Diverged
 from .exceptions import TrainingDivergedError
 
 #: Factor applied to the learning rate after a divergence.
@@ -53,8 +60,14 @@ class TrainReport:
     stop_reason: str = "max_iter"
     restarts: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
-    #: Reconstruction error in scaled units, eval mode (set by the estimator).
+    #: Reconstruction error of the final weights in scaled units, eval mode:
+    #: on the validation rows with a validation split, else on the training
+    #: rows; None for ``partial_fit`` and after a Ctrl-C.
     error: float | None = None
+    #: Where ``error`` was measured: ``"validation"`` or ``"training"``.
+    error_rows: str = "training"
+    #: The weights training started from were kept (no epoch beat them).
+    kept_start: bool = False
 
 
 def train(net, data, epochs, *, incremental, max_restarts, remedies=None):
@@ -101,6 +114,13 @@ def _run(net, data, epochs, incremental, max_restarts):
     report = TrainReport()
     target = len(net.history) + epochs
     net.notify("on_train_begin", X=data, y=None)
+    start = None
+    if validate:
+        # The weights training starts from are a candidate too (epoch 0): a
+        # trained epoch must beat them to be restored at the end.
+        stopper.start_from(net, validation_loss(net, data))
+    elif not incremental:
+        start = (scaled_error(net.module_, data), _copy_state(net.module_))
     with interrupt_flag() as interrupt:
         while len(net.history) < target:
             try:
@@ -123,9 +143,36 @@ def _run(net, data, epochs, incremental, max_restarts):
                     report.stop_reason = "callback"
             break
     net.notify("on_train_end", X=data, y=None)
-    if report.stop_reason == "interrupted" and not validate:
-        net.module_.load_state_dict(guard.best_state_)
+    if report.stop_reason == "interrupted":
+        if not validate:
+            net.module_.load_state_dict(guard.best_state_)
+    elif validate:
+        report.error, report.error_rows = stopper.best_score_, "validation"
+        report.kept_start = stopper.best_epoch_ == 0
+    elif start is not None:
+        report.error = scaled_error(net.module_, data)
+        if not report.error <= start[0]:
+            net.module_.load_state_dict(start[1])
+            report.error, report.kept_start = start[0], True
+    if report.kept_start and net.verbose:
+        print("No epoch improved on the weights training started from; they were kept.")
     return report
+
+
+def validation_loss(net, data):
+    """The net's validation loss on ``data``'s held-out rows, as an epoch records it.
+
+    The rows are those ``fit_loop`` validates on (the split is drawn once
+    per dataset); the loss is the batch losses' mean weighted by batch size,
+    as skorch's ``valid_loss``.
+    """
+    _, valid = net.get_split_datasets(data, None, holdout=True)
+    total, count = 0.0, 0
+    for batch in net.get_iterator(valid, training=False):
+        rows = len(batch[0])
+        total += net.validation_step(batch)["loss"].item() * rows
+        count += rows
+    return total / count
 
 
 def _restart(net, guard, signal, report, max_restarts):

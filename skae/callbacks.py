@@ -345,23 +345,65 @@ class Stopper(EarlyStopping):
     a Ctrl-C, raised the ``KeyboardInterrupt``; ``active=False`` (set by the
     driver for ``partial_fit``, whose call is one epoch) never stops.
 
+    :meth:`start_from` makes the weights training starts from the first
+    candidate ("epoch 0"), with the score they get before any step: a
+    trained epoch must then beat it by the relative ``margin`` (and by
+    ``threshold``) to become the best, and if none does, those starting
+    weights are what ``load_best`` restores. skorch's rule, whose best starts
+    at infinity, can only restore a trained epoch, even when every epoch is
+    worse than where training began (as from ``init="pca"``, PCA's own
+    solution).
+
     skorch prints the epoch table from its ``print_log`` callback, which runs
     after every other callback; stopping raises before it, so the row of the
     last epoch went unprinted. This one prints it first, then says why
     training stops: the monitored loss may still have fallen, by less than
     ``tol`` (the ``threshold``).
+
+    Parameters
+    ----------
+    margin : float, default=0.0
+        Relative margin by which a trained epoch must beat the starting
+        weights' score (see :meth:`start_from`).
+    **kwargs
+        skorch's ``EarlyStopping`` parameters.
     """
 
     active = True
 
+    def __init__(self, margin=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.margin = margin
+
     def on_train_begin(self, net, **kwargs):
         super().on_train_begin(net, **kwargs)
         self.stopped_ = False
+        self.best_score_ = None
+
+    def start_from(self, net, score):
+        """Count the current weights, scored ``score``, as the best so far.
+
+        Call after ``on_train_begin``, before the first epoch. ``best_epoch_``
+        becomes the number of epochs already in the history (0 in ``fit``).
+        """
+        bar = score * (1.0 - self.margin)
+        if self.threshold_mode == "rel":
+            bar -= self.threshold * abs(bar)
+        else:
+            bar -= self.threshold
+        self.best_score_ = score
+        self.dynamic_threshold_ = bar
+        self.best_epoch_ = len(net.history)
+        if self.load_best:
+            self.best_model_weights_ = _copy_state(net.module_)
 
     def on_epoch_end(self, net, **kwargs):
         if not self.active:
             return
-        improved = net.history[-1, self.monitor] < self.dynamic_threshold_
+        score = net.history[-1, self.monitor]
+        improved = score < self.dynamic_threshold_
+        if improved:
+            self.best_score_ = score
         if improved or self.misses_ + 1 < self.patience:
             return super().on_epoch_end(net, **kwargs)
         self.misses_ += 1
@@ -375,3 +417,16 @@ class Stopper(EarlyStopping):
             )
         self.stopped_ = True
         raise KeyboardInterrupt
+
+    def on_train_end(self, net, **kwargs):
+        # skorch's own reads the last epoch, which a Ctrl-C during the first
+        # epoch leaves none of.
+        last = net.history[-1, "epoch"] if len(net.history) else 0
+        if (
+            self.load_best
+            and self.best_model_weights_ is not None
+            and self.best_epoch_ != last
+        ):
+            net.module_.load_state_dict(self.best_model_weights_)
+            if net.verbose:
+                self.sink(f"Restoring the weights of epoch {self.best_epoch_}.")
