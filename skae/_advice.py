@@ -3,6 +3,18 @@
 from ._checks import hidden_sizes
 from .exceptions import ExplodingGradientWarning, VanishingGradientWarning
 
+#: A run that ends at ``max_iter`` raises a ConvergenceWarning only when its
+#: monitored loss (the validation loss with ``early_stopping``, else the
+#: training loss) fell by more than this fraction over its last
+#: ``n_iter_no_change`` epochs (or since training started, in shorter runs):
+#: then more epochs would very likely lower it by a margin a user cares
+#: about. Below it the run has converged for practical purposes, even if
+#: ``tol`` (an absolute threshold) still counted small gains as progress.
+#: Measured: ``load_digits`` with ``max_iter=2`` falls by ~8 % per epoch,
+#: while default runs that reach ``max_iter`` gain well under 1 % over their
+#: last 10 epochs (see the "skae versus PCA" guide).
+CONVERGENCE_MARGIN = 0.01
+
 #: Activations whose gradient vanishes for large inputs.
 SATURATING = {"sigmoid", "logistic", "tanh"}
 
@@ -39,6 +51,22 @@ def remedies_for(params):
     if len(hidden_sizes(params["hidden_layer_sizes"])) > 1:
         vanishing.append("fewer layers")
     return {ExplodingGradientWarning: exploding, VanishingGradientWarning: vanishing}
+
+
+def recent_gain(losses, window):
+    """Relative fall of the best of ``losses`` over their last ``window`` entries.
+
+    ``losses[0]`` is the loss training started from, the rest one per epoch;
+    with ``window`` or fewer epochs, the fall since the start. 0 when the
+    best did not fall (or a loss is not finite).
+    """
+    if len(losses) < 2:
+        return 0.0
+    before = min(losses[: max(1, len(losses) - window)])
+    after = min(losses)
+    if not (before > 0 and after < before):
+        return 0.0
+    return (before - after) / before
 
 
 def learned_nothing(error, baseline, params, stopped_early, rows="training"):

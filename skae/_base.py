@@ -25,7 +25,12 @@ from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _data, _inference, _net, _runtime, _training
-from ._advice import learned_nothing, remedies_for
+from ._advice import (
+    CONVERGENCE_MARGIN,
+    learned_nothing,
+    recent_gain,
+    remedies_for,
+)
 from ._anchor import anchor_to_pca
 from ._checks import check_bce_range, check_params, validate_codes
 from ._scaling import Scaling, scan
@@ -256,6 +261,17 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 message += " " + nothing
             elif stopped_early:
                 return
+            else:
+                window = min(report.window, len(report.losses) - 1)
+                gain = recent_gain(report.losses, report.window)
+                if not gain > CONVERGENCE_MARGIN:
+                    return
+                loss = "validation" if report.error_rows == "validation" else "training"
+                epochs = f"{window} epoch" + ("s" if window != 1 else "")
+                message += (
+                    f" The {loss} loss fell by {gain:.1%} over the last {epochs}, "
+                    "so more epochs would lower it further: increase max_iter."
+                )
             _warn(message, ConvergenceWarning)
 
     # ---------------------------------------------------------- torch modules

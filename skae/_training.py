@@ -68,6 +68,12 @@ class TrainReport:
     error_rows: str = "training"
     #: The weights training started from were kept (no epoch beat them).
     kept_start: bool = False
+    #: The monitored loss, ``start`` (the weights training started from, as
+    #: early stopping or the end-of-fit check scored them) then each epoch's:
+    #: what the convergence warning reads. Empty for ``partial_fit``.
+    losses: list = field(default_factory=list)
+    #: Epochs over which the convergence warning measures the recent gain.
+    window: int = 1
 
 
 def train(net, data, epochs, *, incremental, max_restarts, remedies=None):
@@ -100,9 +106,12 @@ def train(net, data, epochs, *, incremental, max_restarts, remedies=None):
     finally:
         net.module_.eval()
     monitor = dict(net.callbacks_)["gradient_monitor"]
-    report.warnings = monitor.diagnose(
-        net.history[start:], len(report.restarts), remedies
-    )
+    if not (report.kept_start and not report.restarts):
+        # (When every trained epoch was discarded, what their gradients did
+        # says nothing about the model returned.)
+        report.warnings = monitor.diagnose(
+            net.history[start:], len(report.restarts), remedies
+        )
     return report
 
 
@@ -118,9 +127,12 @@ def _run(net, data, epochs, incremental, max_restarts):
     if validate:
         # The weights training starts from are a candidate too (epoch 0): a
         # trained epoch must beat them to be restored at the end.
-        stopper.start_from(net, validation_loss(net, data))
+        score = validation_loss(net, data)
+        stopper.start_from(net, score)
+        report.losses = [score]
     elif not incremental:
         start = (scaled_error(net.module_, data), _copy_state(net.module_))
+        report.losses = [start[0]]
     with interrupt_flag() as interrupt:
         while len(net.history) < target:
             try:
@@ -143,6 +155,10 @@ def _run(net, data, epochs, incremental, max_restarts):
                     report.stop_reason = "callback"
             break
     net.notify("on_train_end", X=data, y=None)
+    if report.losses:
+        first = target - epochs
+        report.losses += [row[stopper.monitor] for row in net.history[first:]]
+        report.window = stopper.patience
     if report.stop_reason == "interrupted":
         if not validate:
             net.module_.load_state_dict(guard.best_state_)
