@@ -236,8 +236,7 @@ def main(argv=None):
             value = max(f["ratio"] for f in row["final"])
             targets.append(
                 {
-                    "measure": f"{name} k={k}: final held-out MSE / PCA's "
-                    "(worst seed)",
+                    "measure": f"{name} k={k}: final held-out MSE / PCA's (worst seed)",
                     "value": value,
                     "target": f"<= {final_goal:g}",
                     "met": value <= final_goal,

@@ -28,7 +28,6 @@ from sklearn.model_selection import train_test_split
 from skae import AutoencoderTransformer
 from skae.plotting import plot_reconstructions
 
-
 X, _ = load_digits(return_X_y=True)
 X_train, X_test = train_test_split(X, test_size=0.25, random_state=0)
 # A validation split of normal digits, to choose a threshold later.

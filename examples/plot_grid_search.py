@@ -29,7 +29,6 @@ from sklearn.pipeline import Pipeline
 
 from skae import AutoencoderTransformer
 
-
 X, _ = load_digits(return_X_y=True)
 X_train, X_test = train_test_split(X, test_size=0.25, random_state=0)
 

@@ -26,7 +26,6 @@ from sklearn.neighbors import KNeighborsClassifier
 from skae import AutoencoderTransformer
 from skae.plotting import plot_latent
 
-
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(
     X, y, test_size=0.25, stratify=y, random_state=0

@@ -7,8 +7,9 @@ Learning-rate schedules
 PyTorch's schedulers run by skorch's ``LRScheduler``. This example trains the
 same autoencoder with each schedule, for at most the same number of epochs,
 and plots the learning rate each epoch used (recorded in
-``history_[:, "lr"]``) next to the training loss. ``lr_schedule_params`` overrides a schedule's defaults,
-e.g. ``{"gamma": 0.9}`` for ``"exponential"``.
+``history_[:, "lr"]``) next to the training loss. ``lr_schedule_params``
+overrides a schedule's defaults, e.g. ``{"gamma": 0.9}`` for
+``"exponential"``.
 """
 
 # %%
@@ -28,7 +29,6 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from skae import AutoencoderTransformer
-
 
 X, _ = load_digits(return_X_y=True)
 X_train, X_test = train_test_split(X, test_size=0.25, random_state=0)

@@ -46,7 +46,8 @@ def remedies_for(params):
         vanishing.append("normalization='batch'")
     if params["activation"] in SATURATING:
         vanishing.append("a non-saturating activation such as 'relu' or 'gelu'")
-    elif params["init"] != "auto":
+    elif params["init"] not in ("auto", "pca"):
+        # (init="pca" initializes the hidden layers as "auto" does.)
         vanishing.append("init='auto' (scaled to the activation)")
     if len(hidden_sizes(params["hidden_layer_sizes"])) > 1:
         vanishing.append("fewer layers")

@@ -472,6 +472,32 @@ class Autoencoder(nn.Module):
                 yield f"{name}.pca", stack.pca
         yield from self.decoder.named_layers("decoder")
 
+    def depth_span(self):
+        """Names of the layers the vanishing-gradient check compares.
+
+        The first and last layers of the network; with ``init="pca"``, the
+        first and last hidden layers of the encoder. There the loss reaches
+        the code through the linear PCA layer, and every gradient into the
+        encoder's hidden layers passes through its output layer, which
+        starts at zero: next to the decoder's output they get little
+        gradient until that layer has grown, a phase of training, not a
+        sign of depth. Between two hidden layers that factor cancels.
+        """
+        layers = [name for name, _ in self.named_layers()]
+        if self.encoder.pca is not None:
+            return layers[0], layers[max(len(self.encoder.blocks) - 1, 0)]
+        return layers[0], layers[-1]
+
+    @property
+    def vanishing_grace(self):
+        """Epochs at the start that the vanishing-gradient check leaves out.
+
+        1 with ``init="pca"``: in the first epoch the encoder's output layer
+        grows from zero, and until it does its first layers get (almost) no
+        gradient whatever the depth.
+        """
+        return 1 if self.encoder.pca is not None else 0
+
     def weights(self):
         """Return the weight matrices: what ``alpha`` and ``l1`` act on."""
         return [m.weight for m in self.modules() if isinstance(m, nn.Linear)]

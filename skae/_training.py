@@ -29,6 +29,7 @@ when training ends with a higher reconstruction error on the training rows.
 """
 
 import copy
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -106,12 +107,14 @@ def train(net, data, epochs, *, incremental, max_restarts, remedies=None):
     finally:
         net.module_.eval()
     monitor = dict(net.callbacks_)["gradient_monitor"]
-    if not (report.kept_start and not report.restarts):
-        # (When every trained epoch was discarded, what their gradients did
-        # says nothing about the model returned.)
-        report.warnings = monitor.diagnose(
-            net.history[start:], len(report.restarts), remedies
-        )
+    report.warnings = monitor.diagnose(
+        net.history[start:],
+        len(report.restarts),
+        remedies,
+        # A loss that rose over epochs that were all discarded (the starting
+        # weights, e.g. PCA's solution, beat them) did the model no harm.
+        loss_rise=math.inf if report.kept_start else None,
+    )
     return report
 
 
@@ -170,8 +173,11 @@ def _run(net, data, epochs, incremental, max_restarts):
         if not report.error <= start[0]:
             net.module_.load_state_dict(start[1])
             report.error, report.kept_start = start[0], True
-    if report.kept_start and net.verbose:
-        print("No epoch improved on the weights training started from; they were kept.")
+            if net.verbose:
+                print(
+                    "Keeping the weights training started from: the final "
+                    "reconstruction error on the training rows is higher."
+                )
     return report
 
 

@@ -69,8 +69,9 @@ class GradientMonitor(Callback):
     >>> ae = AutoencoderTransformer(
     ...     2, hidden_layer_sizes=(8,), max_iter=2, random_state=0
     ... ).fit(X[:200])
-    >>> sorted(ae.history_[-1, "grad_norms"])
-    ['decoder.0', 'decoder.output', 'encoder.0', 'encoder.code']
+    >>> list(ae.history_[-1, "grad_norms"])  # doctest: +NORMALIZE_WHITESPACE
+    ['encoder.0', 'encoder.code', 'encoder.pca', 'decoder.pca', 'decoder.0',
+     'decoder.output']
     >>> monitor = dict(ae.net_.callbacks_)["gradient_monitor"]
     >>> monitor.diagnose(ae.history_)
     []
@@ -91,6 +92,9 @@ class GradientMonitor(Callback):
     def on_train_begin(self, net, **kwargs):
         names, params, index = layer_parameter_groups(net.module_)
         self.layer_names_ = names
+        span = getattr(net.module_, "depth_span", None)
+        self.span_ = span() if span is not None else (names[0], names[-1])
+        self.grace_ = getattr(net.module_, "vanishing_grace", 0)
         self._params = params
         self._index = index.to(params[0].device)
         self._batches = []
@@ -125,7 +129,7 @@ class GradientMonitor(Callback):
         state.pop("_params", None)
         return state
 
-    def diagnose(self, history, n_restarts=0, remedies=None):
+    def diagnose(self, history, n_restarts=0, remedies=None, *, loss_rise=None):
         """Return ``(warning_class, message)`` pairs for what the history shows.
 
         Exploding, checked first: training diverged and was restarted, some
@@ -136,7 +140,12 @@ class GradientMonitor(Callback):
         Vanishing, reported only when nothing exploded: over the last epochs
         (up to 10), the median ratio of the first layer's gradient norm to
         the last layer's is below ``vanishing_ratio``, so the first layers
-        barely learn.
+        barely learn. The two layers are the module's ``depth_span()`` when
+        it has that method (skae's autoencoder anchored at PCA compares the
+        ends of its encoder stack, the path whose depth the gradient
+        crosses), else the first and last of ``named_layers()``; the first
+        ``vanishing_grace`` epochs of the model (a module attribute, 0 if
+        absent) are left out.
 
         Parameters
         ----------
@@ -148,6 +157,11 @@ class GradientMonitor(Callback):
             Warning class -> list of suggestions for its message, replacing
             the defaults in ``DEFAULT_REMEDIES`` (skae leaves out the
             settings already in use).
+        loss_rise : float, default=None
+            Replaces the monitor's ``loss_rise`` for this call; ``math.inf``
+            leaves the rise of the loss out of the diagnosis (skae does so
+            when no trained epoch was kept: the weights training started
+            from were better than all of them).
 
         Returns
         -------
@@ -158,6 +172,7 @@ class GradientMonitor(Callback):
         rows = [row for row in history if self.name in row]
         if not rows:
             return []
+        rise = self.loss_rise if loss_rise is None else loss_rise
         norms = np.array([list(row[self.name].values()) for row in rows], dtype=float)
         losses = [row["train_loss"] for row in history if "train_loss" in row]
         peak = float(np.max(norms)) if np.isfinite(norms).all() else math.inf
@@ -165,7 +180,7 @@ class GradientMonitor(Callback):
             what = f"training diverged and was restarted {n_restarts} time(s)"
         elif peak > self.exploding_norm:
             what = f"the largest per-layer gradient norm reached {peak:.3g}"
-        elif len(losses) > 1 and losses[-1] > losses[0] * (1 + self.loss_rise):
+        elif len(losses) > 1 and losses[-1] > losses[0] * (1 + rise):
             what = (
                 f"the training loss rose from {losses[0]:.4g} (epoch 1) to "
                 f"{losses[-1]:.4g} (last epoch)"
@@ -178,12 +193,20 @@ class GradientMonitor(Callback):
                 remedies[ExplodingGradientWarning]
             )
             return [(ExplodingGradientWarning, message)]
-        first, last = self.layer_names_[0], self.layer_names_[-1]
-        recent = norms[-10:]
+        first, last = getattr(self, "span_", None) or (
+            self.layer_names_[0],
+            self.layer_names_[-1],
+        )
+        i, j = self.layer_names_.index(first), self.layer_names_.index(last)
+        grace = getattr(self, "grace_", 0)
+        kept = [row.get("epoch", math.inf) > grace for row in rows]
+        recent = norms[kept][-10:]
+        if not len(recent):
+            return []
         with np.errstate(divide="ignore", invalid="ignore"):
             # A first-layer norm that underflowed to 0 is a vanished gradient
             # even when the last layer's is 0 too (0 / 0).
-            ratios = np.where(recent[:, 0] == 0, 0.0, recent[:, 0] / recent[:, -1])
+            ratios = np.where(recent[:, i] == 0, 0.0, recent[:, i] / recent[:, j])
             ratio = float(np.median(ratios))
         if ratio < self.vanishing_ratio:
             message = (
@@ -429,4 +452,9 @@ class Stopper(EarlyStopping):
         ):
             net.module_.load_state_dict(self.best_model_weights_)
             if net.verbose:
-                self.sink(f"Restoring the weights of epoch {self.best_epoch_}.")
+                self.sink(
+                    f"Restoring the weights of epoch {self.best_epoch_}."
+                    if self.best_epoch_
+                    else "Keeping the weights training started from: no epoch "
+                    "beat them."
+                )

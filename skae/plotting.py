@@ -121,7 +121,7 @@ def plot_history(est, ax=None):
     >>> ax.get_yscale()
     'log'
     >>> [line.get_label() for line in ax.get_lines()]
-    ['train_reconstruction']
+    ['train_reconstruction', 'valid_loss']
     """
     history = _history(est)
     ax = _new_axes(ax)
@@ -218,8 +218,9 @@ def plot_gradient_flow(est, ax=None, cmap="viridis"):
     ... )
     >>> ae = ae.fit(X[:300])
     >>> ax = plot_gradient_flow(ae)
-    >>> [line.get_label() for line in ax.get_lines()]
-    ['encoder.0', 'encoder.code', 'decoder.0', 'decoder.output']
+    >>> [line.get_label() for line in ax.get_lines()]  # doctest: +NORMALIZE_WHITESPACE
+    ['encoder.0', 'encoder.code', 'encoder.pca', 'decoder.pca', 'decoder.0',
+     'decoder.output']
     """
     history = _history(est)
     epochs, norms = _column(history, "grad_norms")

@@ -15,7 +15,7 @@ from skae import (
     VanishingGradientWarning,
 )
 from skae.callbacks import GradientMonitor, TrainingGuard
-from tests.conftest import FAST
+from tests.conftest import FAST, PLAIN
 
 
 class _Spy(Callback):
@@ -55,10 +55,14 @@ def test_grad_norms_recorded_per_layer_per_epoch(digits):
     est.fit(digits)
     norms = est.history_[:, "grad_norms"]
     assert len(norms) == 2
+    # Input to output; the PCA layers of init="pca" (the default) between
+    # the encoder's and the decoder's stacks.
     assert list(norms[0]) == [
         "encoder.0",
         "encoder.1",
         "encoder.code",
+        "encoder.pca",
+        "decoder.pca",
         "decoder.0",
         "decoder.1",
         "decoder.output",
@@ -94,7 +98,8 @@ def test_grad_norm_is_the_mean_over_batches_of_the_layer_norm(digits):
 
 def test_grad_norm_leaves_out_alpha(digits):
     # alpha is weight decay inside the optimizer's step: the gradient of the
-    # first (only) batch is the data's whatever alpha is.
+    # first (only) batch is the data's whatever alpha is. (From random
+    # weights: from init="pca" the first layer's first gradient is zero.)
     def first_norm(alpha):
         est = AutoencoderTransformer(
             2,
@@ -103,6 +108,7 @@ def test_grad_norm_leaves_out_alpha(digits):
             max_iter=1,
             alpha=alpha,
             random_state=0,
+            **PLAIN,
         ).fit(digits)
         return est.history_[0, "grad_norms"]["encoder.0"]
 
@@ -157,6 +163,7 @@ def test_alpha_shrinks_weight_norm(digits, solver):
             random_state=0,
             solver=solver,
             alpha=alpha,
+            **PLAIN,
         ).fit(digits)
         return sum(w.detach().square().sum().item() for w in est.net_.module_.weights())
 
@@ -166,7 +173,7 @@ def test_alpha_shrinks_weight_norm(digits, solver):
 @pytest.mark.parametrize("solver", ["adam", "adamw", "sgd", "rmsprop"])
 def test_alpha_is_weight_decay_of_the_weight_matrices_for_every_solver(digits, solver):
     est = AutoencoderTransformer(
-        2, solver=solver, alpha=0.5, normalization="batch", **FAST
+        2, solver=solver, alpha=0.5, normalization="batch", **FAST, **PLAIN
     ).fit(digits)
     module, optimizer = est.net_.module_, est.net_.optimizer_
     weights = {id(w) for w in module.weights()}
@@ -193,6 +200,7 @@ def test_diverging_run_restarts_lowers_lr_and_ends_finite(low_rank):
             learning_rate_init=10.0,
             max_iter=10,
             random_state=0,
+            **PLAIN,
         ).fit(low_rank)
     assert est.n_restarts_ >= 1
     lrs = est.history_[:, "lr"]
@@ -322,7 +330,7 @@ def test_vanishing_gradient_warning_fires_once_per_fit(digits):
 def test_remedies_leave_out_the_settings_in_use():
     from skae._advice import remedies_for
 
-    params = AutoencoderTransformer().get_params()  # relu, init="auto", adam
+    params = AutoencoderTransformer().get_params()  # relu, init="pca", adam
     found = remedies_for(params)
     assert found[ExplodingGradientWarning] == [
         "a lower learning_rate_init (e.g. 0.0003)",

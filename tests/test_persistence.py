@@ -190,7 +190,7 @@ def test_partial_fit_after_load_continues_exactly(params, tmp_path):
 
 
 def test_weights_file_loads_into_a_bare_module(fitted, saved):
-    module = Autoencoder(5, 2, (6,))
+    module = Autoencoder(5, 2, (6,), init=fitted.init)
     module.load_state_dict(load_file(saved / WEIGHTS_FILE), strict=True)
     module.eval()
     X = _data(np.float32)

@@ -595,7 +595,7 @@ def test_unknown_lr_schedule_params_keys():
 
 def test_lr_schedule_params_with_constant_schedule():
     with pytest.raises(ValueError, match="lr_schedule_params must be empty"):
-        _fast(lr_schedule_params={"gamma": 0.5}).fit(_data())
+        _fast(lr_schedule="constant", lr_schedule_params={"gamma": 0.5}).fit(_data())
 
 
 @pytest.mark.parametrize(
@@ -745,8 +745,8 @@ def test_bce_needs_data_in_unit_range(low, high):
     with pytest.raises(
         ValueError, match=rf"X in \[0, 1\]; X has values from {low:g} to {high:g}"
     ):
-        _fast(loss="bce", scaling=None).fit(X)
-    ae = _fast(loss="bce", scaling=None).partial_fit(np.clip(X, 0, 1))
+        _fast(loss="bce", scaling=None, init="auto").fit(X)
+    ae = _fast(loss="bce", scaling=None, init="auto").partial_fit(np.clip(X, 0, 1))
     before = ae.transform(np.clip(X, 0, 1))
     with pytest.raises(ValueError, match=r"X in \[0, 1\]"):
         ae.partial_fit(X)
