@@ -19,7 +19,7 @@ For each data set (held-out split ``test_size=0.25, random_state=0``):
   and the warnings raised.
 
 The same search runs with the previous defaults (``init="auto"``,
-``early_stopping=False``, ``lr_schedule="constant"``, ``first_batch_size=None``)
+``early_stopping=False``, ``lr_schedule="constant"``, ``batch_size=256``)
 on ``load_digits`` and the manifold, for comparison (marked "previous").
 
 Everything runs with 1 torch thread (``--threads``); ``n_threads`` is left at
@@ -79,7 +79,7 @@ PREVIOUS = {
     "init": "auto",
     "early_stopping": False,
     "lr_schedule": "constant",
-    "first_batch_size": None,
+    "batch_size": 256,
 }
 
 FULL = {

@@ -288,11 +288,9 @@ def run_skae(
         tol=0.0,
         n_iter_no_change=epochs + 1,
         lr_schedule="constant",
-        # The hand loop's model and loop: no PCA anchor, no validation split,
-        # one batch size.
+        # The hand loop's model and loop: no PCA anchor, no validation split.
         init="auto",
         early_stopping=False,
-        first_batch_size=None,
         n_threads=threads,
         random_state=0,
         callbacks=[("cpu_timer", CpuEpochTimer())],

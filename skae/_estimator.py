@@ -121,14 +121,6 @@ class AutoencoderTransformer(BaseAutoencoder):
         that no tiny batch makes the fitted model depend on the thread count
         (see ``random_state``).
 
-    first_batch_size : int or None, default=None
-        Rows per mini-batch in the first epoch of a new model (``fit``, or
-        the first :meth:`partial_fit` call), at most ``batch_size``; None
-        uses ``batch_size`` from the start. More, smaller steps in the first
-        epoch are cheaper than a second epoch: from ``init="pca"``, the
-        first epoch then already improves on PCA (see "skae versus PCA" in
-        the user guide).
-
     max_iter : int, default=200
         Maximum number of epochs.
 
@@ -332,7 +324,6 @@ class AutoencoderTransformer(BaseAutoencoder):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l1": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "first_batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -368,8 +359,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         momentum=0.9,
         alpha=1.0,
         l1=0.0,
-        batch_size=256,
-        first_batch_size=96,
+        batch_size=96,
         max_iter=200,
         tol=1e-4,
         n_iter_no_change=10,
@@ -402,7 +392,6 @@ class AutoencoderTransformer(BaseAutoencoder):
         self.alpha = alpha
         self.l1 = l1
         self.batch_size = batch_size
-        self.first_batch_size = first_batch_size
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change

@@ -20,8 +20,8 @@ PCA (named ``encoder.pca`` and ``decoder.pca``).
 
 Every random draw comes from a generator the model owns, never from torch's
 global one: weights are initialized from a generator seeded by
-``random_state`` (linear layers are built without torch's own
-initialization, which draws from the global generator), and dropout draws its masks
+``random_state`` (linear layers skip torch's own initialization, which
+draws from the global generator), and dropout draws its masks
 from the module's :class:`RandomSource`. Fits running at once in several
 threads therefore neither share nor disturb any random state. The
 normalization layers compute their statistics with plain tensor operations,
@@ -70,12 +70,10 @@ def _auto_init(activation):
 
 
 class Linear(nn.Linear):
-    """``nn.Linear`` whose constructor leaves its weights uninitialized.
+    """``nn.Linear`` built without torch's initialization (the global RNG).
 
-    torch's default initialization, which draws from the global generator,
-    never runs; skae initializes every layer itself (:func:`init_linear`).
-    Ten times cheaper to build than ``torch.nn.utils.skip_init``, which
-    builds on the meta device first (3 ms of a fit on ``load_digits``).
+    skae initializes every layer itself (:func:`init_linear`); ten times
+    cheaper than ``torch.nn.utils.skip_init`` (3 ms of a fit on digits).
     """
 
     def reset_parameters(self):
@@ -328,14 +326,10 @@ class Stack(nn.Module):
             activation="identity",
             generator=generator,
         )
-        self.pca = None
-        if anchored:
-            with torch.no_grad():
-                self.out.weight.zero_()
-            self.pca = Linear(sizes[0], sizes[-1])
-            with torch.no_grad():
-                self.pca.weight.zero_()
-                self.pca.bias.zero_()
+        self.pca = Linear(sizes[0], sizes[-1]) if anchored else None
+        for layer in (self.out, self.pca) if anchored else ():
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
         self.out_activation = ACTIVATIONS[out_activation]()
         self.out_name = out_name
 
@@ -462,9 +456,7 @@ class Autoencoder(nn.Module):
     def named_layers(self):
         """Yield ``(name, module)`` for every layer, input to output.
 
-        The PCA layers of ``init="pca"`` come between the encoder's and the
-        decoder's, so that the first and last layers are those of the
-        stacks (what the vanishing-gradient check compares).
+        The PCA layers of ``init="pca"`` come between the two stacks.
         """
         yield from self.encoder.named_layers("encoder")
         for name, stack in (("encoder", self.encoder), ("decoder", self.decoder)):
@@ -475,13 +467,10 @@ class Autoencoder(nn.Module):
     def depth_span(self):
         """Names of the layers the vanishing-gradient check compares.
 
-        The first and last layers of the network; with ``init="pca"``, the
-        first and last hidden layers of the encoder. There the loss reaches
-        the code through the linear PCA layer, and every gradient into the
-        encoder's hidden layers passes through its output layer, which
-        starts at zero: next to the decoder's output they get little
-        gradient until that layer has grown, a phase of training, not a
-        sign of depth. Between two hidden layers that factor cancels.
+        The network's first and last layers; with ``init="pca"``, the first
+        and last hidden layers of the encoder: every gradient into them
+        passes through the encoder's output layer, which starts at zero, a
+        factor that cancels between them but not against the decoder.
         """
         layers = [name for name, _ in self.named_layers()]
         if self.encoder.pca is not None:
@@ -490,12 +479,8 @@ class Autoencoder(nn.Module):
 
     @property
     def vanishing_grace(self):
-        """Epochs at the start that the vanishing-gradient check leaves out.
-
-        1 with ``init="pca"``: in the first epoch the encoder's output layer
-        grows from zero, and until it does its first layers get (almost) no
-        gradient whatever the depth.
-        """
+        """Epochs the vanishing-gradient check leaves out (1 with ``init="pca"``,
+        whose encoder gets no gradient before its output layer has moved)."""
         return 1 if self.encoder.pca is not None else 0
 
     def weights(self):

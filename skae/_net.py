@@ -65,16 +65,12 @@ class AutoencoderNet(NeuralNet):
     seed : int
         Seeds the generator that shuffles batches (the module and the
         validation split have generators of their own).
-    first_batch_size : int or None
-        Rows per mini-batch in the model's first epoch (at most
-        ``batch_size``); None: ``batch_size``.
     """
 
-    def __init__(self, *args, alpha=0.0, seed=0, first_batch_size=None, **kwargs):
+    def __init__(self, *args, alpha=0.0, seed=0, **kwargs):
         super().__init__(*args, **kwargs)
         self.alpha = alpha
         self.seed = seed
-        self.first_batch_size = first_batch_size
 
     def initialize(self):
         super().initialize()
@@ -142,12 +138,8 @@ class AutoencoderNet(NeuralNet):
             for group in self.optimizer_.param_groups:
                 if group.get("decay"):
                     group["weight_decay"] = self.alpha / n_train
-        batch_size = self.batch_size
-        if training and self.first_batch_size and len(self.history) <= 1:
-            # The first epoch of the model (its history row is open).
-            batch_size = min(self.first_batch_size, batch_size)
         return BatchIterator(
-            dataset, batch_size, shuffle=training, generator=self.generator_
+            dataset, self.batch_size, shuffle=training, generator=self.generator_
         )
 
     def infer(self, x, **fit_params):
@@ -303,7 +295,6 @@ def build_net(params, n_features, n_components, seed, device, validate):
         callbacks=callbacks,
         callbacks__print_log__keys_ignored=quiet,
         alpha=p["alpha"],
-        first_batch_size=p["first_batch_size"],
         seed=seed + 3,
         verbose=int(p["verbose"] > 0),
         device=str(device),

@@ -75,14 +75,16 @@ class Reconstruction(Term):
     validated = True
 
     def __call__(self, X, output, module):
+        return mean_of_rows(self.values(X, output))
+
+    def values(self, X, output):
+        """The loss of each element of the batch, of ``X``'s shape."""
         if self.params["loss"] == "bce":
-            values = F.binary_cross_entropy_with_logits(
+            return F.binary_cross_entropy_with_logits(
                 output.logits, X, reduction="none"
             )
-        else:
-            error = output.reconstruction - X
-            values = error * error
-        return mean_of_rows(values)
+        error = output.reconstruction - X
+        return error * error
 
 
 @term

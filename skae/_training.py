@@ -22,10 +22,7 @@ every exception that ends it:
   (``"diverged"``).
 
 ``fit`` never ends with weights worse, by its own measure, than those it
-started from (with ``init="pca"``, PCA's solution): with a validation split
-the starting weights are early stopping's first candidate
-(:meth:`~skae.callbacks.Stopper.start_from`); without one, they are put back
-when training ends with a higher reconstruction error on the training rows.
+started from (with ``init="pca"``, PCA's solution): see :mod:`skae._start`.
 """
 
 import copy
@@ -34,10 +31,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ._inference import scaled_error
 from ._runtime import interrupt_flag
 from ._schedules import scale_rates
-from .callbacks import _copy_state, _Diverged
+from ._start import Start
+from .callbacks import _Diverged
 from .exceptions import TrainingDivergedError
 
 #: Factor applied to the learning rate after a divergence.
@@ -127,15 +124,13 @@ def _run(net, data, epochs, incremental, max_restarts):
     target = len(net.history) + epochs
     net.notify("on_train_begin", X=data, y=None)
     start = None
-    if validate:
-        # The weights training starts from are a candidate too (epoch 0): a
-        # trained epoch must beat them to be restored at the end.
-        score = validation_loss(net, data)
-        stopper.start_from(net, score)
-        report.losses = [score]
-    elif not incremental:
-        start = (scaled_error(net.module_, data), _copy_state(net.module_))
-        report.losses = [start[0]]
+    if not incremental:
+        # The weights training starts from are a candidate too: fit keeps
+        # them unless training beats them (see skae._start).
+        start = Start(net, data, validate)
+        report.losses = [start.score]
+        if validate:
+            stopper.start_from(net, start.score)
     with interrupt_flag() as interrupt:
         while len(net.history) < target:
             try:
@@ -165,36 +160,10 @@ def _run(net, data, epochs, incremental, max_restarts):
     if report.stop_reason == "interrupted":
         if not validate:
             net.module_.load_state_dict(guard.best_state_)
-    elif validate:
-        report.error, report.error_rows = stopper.best_score_, "validation"
-        report.kept_start = stopper.best_epoch_ == 0
     elif start is not None:
-        report.error = scaled_error(net.module_, data)
-        if not report.error <= start[0]:
-            net.module_.load_state_dict(start[1])
-            report.error, report.kept_start = start[0], True
-            if net.verbose:
-                print(
-                    "Keeping the weights training started from: the final "
-                    "reconstruction error on the training rows is higher."
-                )
+        report.error, report.kept_start = start.settle(net, data, stopper)
+        report.error_rows = "validation" if validate else "training"
     return report
-
-
-def validation_loss(net, data):
-    """The net's validation loss on ``data``'s held-out rows, as an epoch records it.
-
-    The rows are those ``fit_loop`` validates on (the split is drawn once
-    per dataset); the loss is the batch losses' mean weighted by batch size,
-    as skorch's ``valid_loss``.
-    """
-    _, valid = net.get_split_datasets(data, None, holdout=True)
-    total, count = 0.0, 0
-    for batch in net.get_iterator(valid, training=False):
-        rows = len(batch[0])
-        total += net.validation_step(batch)["loss"].item() * rows
-        count += rows
-    return total / count
 
 
 def _restart(net, guard, signal, report, max_restarts):

@@ -441,6 +441,12 @@ class Stopper(EarlyStopping):
         self.stopped_ = True
         raise KeyboardInterrupt
 
+    def keep_start(self, net, state, score):
+        """Make the starting weights (``state``, scored ``score``) the best."""
+        self.best_epoch_, self.best_score_ = 0, score
+        if self.load_best:
+            self.best_model_weights_ = state
+
     def on_train_end(self, net, **kwargs):
         # skorch's own reads the last epoch, which a Ctrl-C during the first
         # epoch leaves none of.

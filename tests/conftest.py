@@ -33,9 +33,7 @@ def low_rank():
 FAST = dict(hidden_layer_sizes=(8,), max_iter=3, batch_size=64, random_state=0)
 
 #: Training as it was before ``init="pca"`` became the default: from random
-#: weights, on every row, at a constant rate, one batch size throughout. For
-#: tests of the training mechanics that need a run to learn from scratch
-#: (gradients that flow from the first step, restarts, schedules).
-PLAIN = dict(
-    init="auto", early_stopping=False, lr_schedule="constant", first_batch_size=None
-)
+#: weights, on every row, at a constant rate. For tests of the training
+#: mechanics that need a run to learn from scratch (gradients that flow from
+#: the first step, restarts, schedules).
+PLAIN = dict(init="auto", early_stopping=False, lr_schedule="constant")

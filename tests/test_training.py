@@ -124,7 +124,6 @@ DIVERGING = dict(
     # From random weights on every row (PLAIN, but the schedule varies).
     init="auto",
     early_stopping=False,
-    first_batch_size=None,
 )
 
 
