@@ -218,12 +218,15 @@ class BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 for name, value in raw.items()
             }
             self._scaling = scaling
-            self._float64 = _inference.Float64Copies()
             self.mean_, self.scale_ = scaling.mean_, scaling.scale_
             self.net_ = net
             self.history_ = net.history
             self.n_components_ = int(self.n_components)
             self.n_restarts_ = 0
+        # The float64 copy of the module is rebuilt after every training call:
+        # the fused optimizers update the weights without moving the version
+        # counters the copy watches.
+        self._float64 = _inference.Float64Copies()
         self.n_iter_ = len(net.history)
         self.loss_curve_ = [float(row["train_reconstruction"]) for row in net.history]
         self.n_restarts_ += len(report.restarts)

@@ -569,3 +569,15 @@ def test_encoder_and_decoder_are_the_trained_torch_modules(digits):
     assert_allclose(ae.transform(digits), 2 * before, rtol=1e-5, atol=1e-5)
     with pytest.raises(NotFittedError):
         _ = AutoencoderTransformer().encoder_
+
+
+def test_float64_results_follow_each_partial_fit(digits):
+    # The fused optimizers update the weights in place without moving the
+    # tensors' version counters: the float64 copy is rebuilt after each call.
+    ae = AutoencoderTransformer(2, **FAST).partial_fit(digits)
+    before = ae.score(digits)
+    ae.partial_fit(digits)
+    assert ae.score(digits) != before
+    assert ae.score(digits) == pytest.approx(
+        ae.score(digits.astype(np.float32)), rel=1e-4
+    )
