@@ -110,6 +110,8 @@ BENCHMARKS = {
     "speed": "python benchmarks/speed.py",
     "strategies": "python benchmarks/strategies.py",
     "memory": "python benchmarks/memory.py",
+    "pca_time": "python benchmarks/pca_time.py",
+    "downstream": "python benchmarks/downstream.py",
 }
 
 

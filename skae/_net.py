@@ -293,7 +293,12 @@ def build_net(params, n_features, n_components, seed, device, validate):
         if validate
         else None,
         callbacks=callbacks,
-        callbacks__print_log__keys_ignored=quiet,
+        **(
+            {"callbacks__print_log__keys_ignored": quiet}
+            if p["verbose"]
+            # Silent: no epoch table to format (1 ms an epoch on small data).
+            else {"callbacks__print_log": None}
+        ),
         alpha=p["alpha"],
         seed=seed + 3,
         verbose=int(p["verbose"] > 0),

@@ -20,7 +20,7 @@ end whether the trained weights replace them:
 import math
 
 import torch
-from scipy import stats
+from scipy.special import stdtr
 
 from ._inference import scaled_error
 from .callbacks import _copy_state
@@ -56,7 +56,7 @@ def better(trained, start, alpha=ALPHA):
     if spread == 0:
         return True
     t = diff.mean() / (spread / math.sqrt(n))
-    return bool(stats.t.cdf(t, df=n - 1) < alpha)
+    return bool(stdtr(n - 1, t) < alpha)  # Student's t distribution function
 
 
 class Start:

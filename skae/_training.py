@@ -130,7 +130,7 @@ def _run(net, data, epochs, incremental, max_restarts):
         start = Start(net, data, validate)
         report.losses = [start.score]
         if validate:
-            stopper.start_from(net, start.score)
+            stopper.start_from(net, start.score, start.state)
     with interrupt_flag() as interrupt:
         while len(net.history) < target:
             try:

@@ -403,33 +403,42 @@ class Stopper(EarlyStopping):
         self.stopped_ = False
         self.best_score_ = None
 
-    def start_from(self, net, score):
+    def start_from(self, net, score, state=None):
         """Count the current weights, scored ``score``, as the best so far.
 
         Call after ``on_train_begin``, before the first epoch. ``best_epoch_``
-        becomes the number of epochs already in the history (0 in ``fit``).
+        becomes the number of epochs already in the history (0 in ``fit``);
+        ``state`` is a copy of the weights if the caller has one.
         """
-        bar = score * (1.0 - self.margin)
-        if self.threshold_mode == "rel":
-            bar -= self.threshold * abs(bar)
-        else:
-            bar -= self.threshold
         self.best_score_ = score
-        self.dynamic_threshold_ = bar
+        self.dynamic_threshold_ = self._bar(score * (1.0 - self.margin))
         self.best_epoch_ = len(net.history)
         if self.load_best:
-            self.best_model_weights_ = _copy_state(net.module_)
+            self.best_model_weights_ = state or _copy_state(net.module_)
+
+    def _bar(self, score):
+        """What a later epoch must go below to improve on ``score``."""
+        if self.threshold_mode == "rel":
+            return score - self.threshold * abs(score)
+        return score - self.threshold
 
     def on_epoch_end(self, net, **kwargs):
+        # skorch's rule (lower is better), with the best weights copied by
+        # tensor clones rather than a deepcopy of the state dict (1 ms of a
+        # one-epoch fit on load_digits).
         if not self.active:
             return
         score = net.history[-1, self.monitor]
-        improved = score < self.dynamic_threshold_
-        if improved:
-            self.best_score_ = score
-        if improved or self.misses_ + 1 < self.patience:
-            return super().on_epoch_end(net, **kwargs)
+        if score < self.dynamic_threshold_:
+            self.misses_ = 0
+            self.dynamic_threshold_ = self._bar(score)
+            self.best_epoch_, self.best_score_ = net.history[-1, "epoch"], score
+            if self.load_best:
+                self.best_model_weights_ = _copy_state(net.module_)
+            return
         self.misses_ += 1
+        if self.misses_ < self.patience:
+            return
         if net.verbose:
             print_log = dict(net.callbacks_).get("print_log")
             if print_log is not None:

@@ -53,13 +53,16 @@ def test_held_out_error_starts_at_pcas(wine, params):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("early_stopping", [True, False])
-def test_codes_and_reconstructions_are_pcas(digits, dtype, early_stopping):
+@pytest.mark.parametrize(
+    "params", [{"early_stopping": True}, {"early_stopping": False, "scaling": None}]
+)
+def test_codes_and_reconstructions_are_pcas(digits, dtype, params):
     X = digits.astype(dtype)
-    ae = _untrained(X, 5, dtype, early_stopping=early_stopping)
+    ae = _untrained(X, 5, dtype, **params)
     pca = PCA(5).fit(digits)
     # The PCA of the scaled rows passed to fit, validation rows included:
-    # the same components as PCA of X ("global" scaling is one factor).
+    # the same components as PCA of X ("global" scaling is one factor; with
+    # scaling=None the rows are not centred, and the PCA layers' biases are).
     codes = ae.transform(X).astype(np.float64) * ae.scale_[0]
     np.testing.assert_allclose(codes, pca.transform(digits), rtol=1e-4, atol=2e-3)
     X_hat = ae.inverse_transform(ae.transform(X))

@@ -11,7 +11,9 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("script", ["speed", "strategies", "memory"])
+@pytest.mark.parametrize(
+    "script", ["speed", "strategies", "memory", "pca_time", "downstream"]
+)
 def test_benchmark_script_quick_run(script, tmp_path):
     done = subprocess.run(
         [
