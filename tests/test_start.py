@@ -172,3 +172,16 @@ def test_verbose_says_the_starting_weights_were_kept(capsys):
             "on the training rows."
         )
     )
+
+
+def test_early_stopping_itself_keeps_the_start_when_no_epoch_beats_it(monkeypatch):
+    # Raw wine: every epoch is worse than PCA. Early stopping counts PCA's
+    # solution as epoch 0, so it stops n_iter_no_change epochs in and keeps
+    # it, with no trained epoch left for the significance test to judge.
+    judged = []
+    monkeypatch.setattr(_start, "better", lambda *a: judged.append(a) or True)
+    X_fit, X_test = _split(datasets.load_wine().data)
+    ae = AutoencoderTransformer(2, n_iter_no_change=7, random_state=0).fit(X_fit)
+    assert ae.n_iter_ == 7 and ae.stop_reason_ == "early_stopping"
+    assert not judged
+    assert -ae.score(X_test) == pytest.approx(_pca_error(X_fit, X_test, 2), rel=1e-5)
