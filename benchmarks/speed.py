@@ -296,6 +296,9 @@ def run_skae(
         tol=0.0,
         n_iter_no_change=epochs + 1,
         lr_schedule="constant",
+        # The hand loop's model and loop: no PCA anchor, no validation split.
+        init="auto",
+        early_stopping=False,
         n_threads=threads,
         random_state=0,
         callbacks=[("cpu_timer", CpuEpochTimer())],

@@ -111,6 +111,8 @@ BENCHMARKS = {
     "strategies": "python benchmarks/strategies.py",
     "memory": "python benchmarks/memory.py",
     "family": "python benchmarks/family.py",
+    "pca_time": "python benchmarks/pca_time.py",
+    "downstream": "python benchmarks/downstream.py",
 }
 
 

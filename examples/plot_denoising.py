@@ -18,12 +18,10 @@ noisy digits; each is scored by its mean squared error to the clean ones.
 # %%
 # Clean training digits, noisy test digits
 # ----------------------------------------
-import warnings
 
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from skae import AutoencoderTransformer
@@ -32,7 +30,6 @@ from skae.plotting import plot_reconstructions
 # 100 epochs (half the default) are enough to show the difference; the loss
 # is still creeping down at the end, which fit reports with a
 # ConvergenceWarning.
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 X, _ = load_digits(return_X_y=True)
 X_train, X_test = train_test_split(X, test_size=0.25, random_state=0)

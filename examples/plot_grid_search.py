@@ -19,22 +19,15 @@ width and depth (``hidden_layer_sizes``) with its L2 penalty (``alpha``).
 # so it is addressed as ``<step>__<parameter>`` like any scikit-learn
 # parameter. ``fit`` is called without ``y``; the pipeline's ``score`` is the
 # autoencoder's score on the pixels the first step kept.
-import warnings
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import Pipeline
 
 from skae import AutoencoderTransformer
-
-# 40 epochs per fit keep the search short; the training loss is still
-# decreasing at the end, which fit reports with a ConvergenceWarning.
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 X, _ = load_digits(return_X_y=True)
 X_train, X_test = train_test_split(X, test_size=0.25, random_state=0)
@@ -42,7 +35,10 @@ X_train, X_test = train_test_split(X, test_size=0.25, random_state=0)
 pipeline = Pipeline(
     [
         ("drop_constant", VarianceThreshold()),
-        ("ae", AutoencoderTransformer(n_components=8, max_iter=40, random_state=0)),
+        (
+            "ae",
+            AutoencoderTransformer(n_components=8, n_iter_no_change=5, random_state=0),
+        ),
     ]
 )
 param_grid = {

@@ -20,18 +20,14 @@ over the images of one digit it shows what the code looks at for that digit.
 # %%
 # An autoencoder with a 4-number code
 # -----------------------------------
-import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning
 
 from skae import AutoencoderTransformer
 from skae.plotting import plot_jacobian
-
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 X, y = load_digits(return_X_y=True)
 ae = AutoencoderTransformer(n_components=4, max_iter=60, random_state=0).fit(X)

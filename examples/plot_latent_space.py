@@ -16,22 +16,15 @@ the nearest neighbours of the 64-pixel images).
 # %%
 # Fit both on the training digits
 # -------------------------------
-import warnings
-
 import matplotlib.pyplot as plt
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.manifold import trustworthiness
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 
 from skae import AutoencoderTransformer
 from skae.plotting import plot_latent
-
-# 200 epochs are enough here; the training loss is still creeping down at the
-# end, which fit reports with a ConvergenceWarning.
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(
@@ -40,7 +33,7 @@ X_train, X_test, y_train, y_test = train_test_split(
 
 models = {
     "PCA": PCA(n_components=2, random_state=0),
-    "Autoencoder": AutoencoderTransformer(n_components=2, max_iter=200, random_state=0),
+    "Autoencoder": AutoencoderTransformer(n_components=2, random_state=0),
 }
 codes = {}
 for name, model in models.items():

@@ -29,16 +29,12 @@ errors name the features, best with a model trained with masking noise.
 # ``noise="mask"``, training hides a fifth of the entries of every row and
 # asks for them back: the model learns to rebuild each feature from the
 # others, so a single wrong value stays where it is.
-import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_wine
-from sklearn.exceptions import ConvergenceWarning
 
 from skae import AutoencoderTransformer
-
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 wine = load_wine(as_frame=True)
 X, kind = wine.data, wine.target

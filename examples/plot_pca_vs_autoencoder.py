@@ -15,13 +15,10 @@ minimizes.
 # %%
 # Data: 1347 training and 450 test digits
 # ---------------------------------------
-import warnings
-
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from skae import AutoencoderTransformer
@@ -29,10 +26,6 @@ from skae.plotting import plot_reconstructions
 
 X, y = load_digits(return_X_y=True)
 X_train, X_test = train_test_split(X, test_size=0.25, random_state=0)
-
-# 200 epochs are enough for this comparison; the training loss is still
-# creeping down at the end, which fit reports with a ConvergenceWarning.
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 
 def test_error(model):
@@ -48,7 +41,7 @@ def test_error(model):
 # ``inverse_transform(transform(X))`` reconstructs. ``score`` of the
 # autoencoder is minus this error, so higher is better.
 pca = PCA(n_components=8, random_state=0).fit(X_train)
-ae = AutoencoderTransformer(n_components=8, max_iter=200, random_state=0)
+ae = AutoencoderTransformer(n_components=8, random_state=0)
 ae.fit(X_train)
 
 print(f"PCA         test MSE: {test_error(pca):.2f}")
@@ -86,9 +79,9 @@ for n_components in n_components_range:
         pca_k, ae_k = pca, ae  # already fitted above
     else:
         pca_k = PCA(n_components=n_components, random_state=0).fit(X_train)
-        ae_k = AutoencoderTransformer(
-            n_components=n_components, max_iter=200, random_state=0
-        ).fit(X_train)
+        ae_k = AutoencoderTransformer(n_components=n_components, random_state=0).fit(
+            X_train
+        )
     errors["PCA (test)"].append(test_error(pca_k))
     errors["AE (test)"].append(test_error(ae_k))
     errors["AE (train)"].append(-ae_k.score(X_train))

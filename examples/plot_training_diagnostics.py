@@ -18,6 +18,11 @@ normalization (``residual=True, normalization="batch"``).
 # flows back through it. After about twenty layers almost nothing reaches the
 # first ones. ``fit`` notices, from the recorded gradient norms, and warns
 # with :class:`~skae.VanishingGradientWarning`, naming the remedies.
+#
+# The network starts from random weights (``init="auto"``). From the default
+# ``init="pca"`` it would start at PCA's solution, which early stopping keeps
+# when training cannot improve on it: the model would be PCA, however hard the
+# network.
 import warnings
 
 import matplotlib.pyplot as plt
@@ -34,6 +39,7 @@ deep = {
     "n_components": 8,
     "hidden_layer_sizes": (32,) * 10,
     "activation": "sigmoid",
+    "init": "auto",
     "max_iter": 60,
     "random_state": 0,
 }
@@ -55,9 +61,10 @@ print(f"epochs run: {plain.n_iter_}, test MSE: {-plain.score(X_test):.2f}")
 # ---------------------------------------------------------------
 # A skip connection adds each block's input to its output, so the gradient
 # has a path around every sigmoid; batch normalization keeps the sigmoid's
-# input where its slope is largest. The VanishingGradientWarning is gone.
-# Only a ConvergenceWarning remains: the loss is still falling after 60
-# epochs, so more epochs would lower the error further.
+# input where its slope is largest. The VanishingGradientWarning is gone, and
+# no other warning comes: the validation loss still improves a little at the
+# 60th epoch, by less than the 1 % over 10 epochs that would make more epochs
+# worth a ConvergenceWarning.
 fixed = AutoencoderTransformer(**deep, residual=True, normalization="batch")
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
@@ -70,8 +77,10 @@ print(f"epochs run: {fixed.n_iter_}, test MSE: {-fixed.score(X_test):.2f}")
 # -----------------------------
 # The plain network's loss flattens almost at once near 1.0, the variance of
 # the standardized data: it reconstructs every digit as little more than the
-# mean digit. The other network's loss keeps falling. The dashed line is the
-# learning rate (constant here), on the right-hand axis.
+# mean digit; early stopping ends its training after 21 epochs. The other
+# network's loss keeps falling. The dashed line is the learning rate, on the
+# right-hand axis: the default ``lr_schedule="plateau"`` halves it whenever the
+# validation loss stalls for 5 epochs.
 fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
 plot_history(plain, ax=axes[0])
 axes[0].set_title("10 sigmoid layers")

@@ -23,20 +23,16 @@ not what a stroke is.
 # ``beta`` weighs the pull towards the prior against the reconstruction:
 # with the default ``beta=1`` the training objective is the negative evidence
 # lower bound (ELBO) of the data, up to a constant.
-import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import NearestNeighbors
 
 from skae import VariationalAutoencoderTransformer
 from skae.plotting import plot_samples
-
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)

@@ -35,7 +35,13 @@ from . import (
     _sources,
     _training,
 )
-from ._advice import learned_nothing, remedies_for
+from ._advice import (
+    CONVERGENCE_MARGIN,
+    learned_nothing,
+    recent_gain,
+    remedies_for,
+)
+from ._anchor import anchor_to_pca
 from ._checks import check_bce_range, check_params, validate_codes
 from ._explain import ExplainMixin
 from ._scaling import Scaling, scan
@@ -196,7 +202,8 @@ class BaseAutoencoder(
                 seed = int(check_random_state(self.random_state).randint(2**28))
             if parallel is not None:  # every rank the same model
                 seed = parallel.same_seed(seed)
-            params = {**self.get_params(), "hidden_layer_sizes": hidden}
+            raw = self.get_params(deep=False)
+            params = {**raw, "hidden_layer_sizes": hidden}
             net = _net.build_net(
                 params,
                 n_features=X.shape[1],
@@ -221,6 +228,8 @@ class BaseAutoencoder(
         with _runtime.num_threads(self.n_threads):
             data = _data.prepare_rows(X, scaling, device)
             _data.check_finite_rows(data)
+            if first and self.init == "pca":
+                anchor_to_pca(net.module_, data, random_state=seed)
             report = _training.train(
                 net,
                 data,
@@ -229,9 +238,6 @@ class BaseAutoencoder(
                 max_restarts=self.max_restarts,
                 remedies=remedies_for(params),
             )
-            if not incremental and report.stop_reason != "interrupted":
-                # For the learned-nothing check.
-                report.error = _inference.scaled_error(net.module_, data)
 
         if first:
             # What the net was built with: a later set_params does not change
@@ -240,15 +246,18 @@ class BaseAutoencoder(
                 name: value
                 if name in ("callbacks", "accelerator")
                 else copy.deepcopy(value)
-                for name, value in self.get_params(deep=False).items()
+                for name, value in raw.items()
             }
             self._scaling = scaling
-            self._float64 = _inference.Float64Copies()
             self.mean_, self.scale_ = scaling.mean_, scaling.scale_
             self.net_ = net
             self.history_ = net.history
             self.n_components_ = int(self.n_components)
             self.n_restarts_ = 0
+        # The float64 copy of the module is rebuilt after every training call:
+        # the fused optimizers update the weights without moving the version
+        # counters the copy watches.
+        self._float64 = _inference.Float64Copies()
         self.n_iter_ = len(net.history)
         # (Rows loaded from a file of format < 1.2 hold only train_loss.)
         self.loss_curve_ = [
@@ -282,13 +291,25 @@ class BaseAutoencoder(
             nothing = learned_nothing(
                 report.error,
                 baseline or 0.0,
-                self.get_params(),
+                self._fit_params,
                 stopped_early,
+                report.error_rows,
             )
             if nothing:
                 message += " " + nothing
             elif stopped_early:
                 return
+            else:
+                window = min(report.window, len(report.losses) - 1)
+                gain = recent_gain(report.losses, report.window)
+                if not gain > CONVERGENCE_MARGIN:
+                    return
+                loss = "validation" if report.error_rows == "validation" else "training"
+                epochs = f"{window} epoch" + ("s" if window != 1 else "")
+                message += (
+                    f" The {loss} loss fell by {gain:.1%} over the last {epochs}, "
+                    "so more epochs would lower it further: increase max_iter."
+                )
             _warn(message, ConvergenceWarning)
 
     # ---------------------------------------------------------- torch modules

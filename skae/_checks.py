@@ -45,7 +45,7 @@ def check_params(est, X, incremental=False):
         )
     if n_samples < 2:
         raise ValueError(
-            f"n_samples={n_samples} is too few to fit AutoencoderTransformer: "
+            f"n_samples={n_samples} is too few to fit {type(est).__name__}: "
             "it needs at least 2 samples."
         )
     if est.early_stopping and not incremental:
@@ -71,6 +71,41 @@ def check_params(est, X, incremental=False):
                 f"output_activation={est.output_activation!r} cannot be used "
                 "with it. Leave output_activation at its default."
             )
+    if est.init == "pca" and (est.loss == "bce" or est.output_activation != "identity"):
+        what = (
+            "loss='bce' (a sigmoid output)"
+            if est.loss == "bce"
+            else f"output_activation={est.output_activation!r}"
+        )
+        raise ValueError(
+            f"init='pca' starts the model at PCA's linear reconstruction, which "
+            f"{what} cannot produce. Use output_activation='identity' and "
+            "loss='mse' with init='pca', or another init."
+        )
+    if est.init == "pca" and not getattr(est, "_pca_init", True):
+        raise ValueError(
+            f"init='pca' is not available for {type(est).__name__}: PCA gives "
+            "no posterior variance to start from. Use init='auto'."
+        )
+    identity_skip = est.residual and sizes and sizes[-1] == est.n_components
+    if (
+        est.init == "pca"
+        and est.tied_weights
+        and (identity_skip or est.activation in ("sigmoid", "logistic"))
+    ):
+        what = (
+            "residual=True and a last hidden layer as wide as the code "
+            f"({est.n_components})"
+            if identity_skip
+            else f"activation={est.activation!r}"
+        )
+        raise ValueError(
+            f"tied_weights=True with init='pca' and {what} cannot start at "
+            "PCA's solution: the decoder's output layer is tied to the "
+            "encoder's first layer, and its input is not zero at the start. "
+            "Use init='auto' with this layout, or an activation that is 0 at "
+            "0 (e.g. 'relu', 'tanh') and a last hidden layer of another width."
+        )
     if est.normalization == "batch" and est.batch_size < 2:
         raise ValueError(
             f"batch_size={est.batch_size} is too small for "

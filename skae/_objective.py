@@ -55,7 +55,11 @@ class Term:
         weights, as scikit-learn's MLP divides ``alpha``), so that the same
         weight suits small and large data sets.
     validated : bool
-        Part of ``valid_loss`` (the reconstruction is; penalties are not).
+        Part of ``valid_loss``, what early stopping judges: the terms of
+        each row (reconstruction, code sparsity, contraction, KL) are, so
+        that early stopping keeps the best model of the objective trained
+        on; penalties on the weights are not (they do not depend on rows).
+        Each is also recorded as ``valid_<name>`` when there are several.
     needs_jacobian : bool
         Reads ``output.vjp``: the module must run its encoder under
         :func:`torch.func.vjp` (see :meth:`~skae._modules.Autoencoder.parts`).
@@ -85,14 +89,16 @@ class Reconstruction(Term):
     validated = True
 
     def __call__(self, X, output, module):
+        return mean_of_rows(self.values(X, output))
+
+    def values(self, X, output):
+        """The loss of each element of the batch, of ``X``'s shape."""
         if self.params["loss"] == "bce":
-            values = F.binary_cross_entropy_with_logits(
+            return F.binary_cross_entropy_with_logits(
                 output.logits, X, reduction="none"
             )
-        else:
-            error = output.reconstruction - X
-            values = error * error
-        return mean_of_rows(values)
+        error = output.reconstruction - X
+        return error * error
 
 
 @term
@@ -113,6 +119,7 @@ class ActivityL1(Term):
 
     name = "activity_l1"
     parameter = "activity_l1"
+    validated = True
 
     def __call__(self, X, output, module):
         return mean_row_sum(output.code.abs())
@@ -134,6 +141,7 @@ class Contractive(Term):
 
     name = "contractive"
     parameter = "contractive"
+    validated = True
     needs_jacobian = True
 
     def __call__(self, X, output, module):
@@ -160,6 +168,7 @@ class KullbackLeibler(Term):
 
     name = "kl"
     parameter = "beta"
+    validated = True
 
     def __call__(self, X, output, module):
         return mean_row_sum(kl_divergence(output.code, output.log_var)) / X.shape[1]
@@ -201,6 +210,11 @@ class Objective:
     def names(self):
         """Names of the active terms, reconstruction first."""
         return [t.name for t, _ in self.terms]
+
+    @property
+    def validated_names(self):
+        """Names of the terms of ``valid_loss``, reconstruction first."""
+        return [t.name for t, _ in self.terms if t.validated]
 
     def __call__(self, X, output, module, training):
         """Return the loss and, by name, each term's weighted value.

@@ -20,14 +20,19 @@ every exception that ends it:
   and scheduler go on at their position. Beyond ``max_restarts`` a
   :class:`~skae.exceptions.TrainingDivergedError` is raised
   (``"diverged"``).
+
+``fit`` never ends with weights worse, by its own measure, than those it
+started from (with ``init="pca"``, PCA's solution): see :mod:`skae._start`.
 """
 
 import copy
+import math
 from dataclasses import dataclass, field
 
 import torch
 
 from ._runtime import interrupt_flag
+from ._start import Start
 from .callbacks import _Diverged
 from .exceptions import ExplodingGradientWarning, TrainingDivergedError
 
@@ -52,8 +57,20 @@ class TrainReport:
     stop_reason: str = "max_iter"
     restarts: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
-    #: Reconstruction error in scaled units, eval mode (set by the estimator).
+    #: Reconstruction error of the final weights in scaled units, eval mode:
+    #: on the validation rows with a validation split, else on the training
+    #: rows; None for ``partial_fit`` and after a Ctrl-C.
     error: float | None = None
+    #: Where ``error`` was measured: ``"validation"`` or ``"training"``.
+    error_rows: str = "training"
+    #: The weights training started from were kept (no epoch beat them).
+    kept_start: bool = False
+    #: The monitored loss, ``start`` (the weights training started from, as
+    #: early stopping or the end-of-fit check scored them) then each epoch's:
+    #: what the convergence warning reads. Empty for ``partial_fit``.
+    losses: list = field(default_factory=list)
+    #: Epochs over which the convergence warning measures the recent gain.
+    window: int = 1
 
 
 def train(net, data, epochs, *, incremental, max_restarts, remedies=None):
@@ -80,9 +97,15 @@ def train(net, data, epochs, *, incremental, max_restarts, remedies=None):
     start = len(net.history)
     net.begin_call(incremental)
     try:
-        report = _run(net, data, epochs, max_restarts, remedies or {})
+        report = _run(net, data, epochs, incremental, max_restarts, remedies or {})
         report.warnings = net.callback("gradient_monitor").diagnose(
-            net.history[start:], len(report.restarts), remedies
+            net.history[start:],
+            len(report.restarts),
+            remedies,
+            # A loss that rose over epochs that were all discarded (the
+            # starting weights, e.g. PCA's solution, beat them) did the model
+            # no harm.
+            loss_rise=math.inf if report.kept_start else None,
         )
     finally:
         net.end_call()
@@ -90,11 +113,19 @@ def train(net, data, epochs, *, incremental, max_restarts, remedies=None):
     return report
 
 
-def _run(net, data, epochs, max_restarts, remedies):
+def _run(net, data, epochs, incremental, max_restarts, remedies):
     report = TrainReport()
     target = len(net.history) + epochs
     net.notify("on_train_begin", X=data, y=None)
-    partial = False
+    partial, start = False, None
+    stopper = net.callback("early_stopping")
+    if not incremental:
+        # The weights training starts from are a candidate too: fit keeps
+        # them unless training beats them (see skae._start).
+        start = Start(net, data, net.validates)
+        report.losses = [start.score]
+        if net.validates and start.competes:
+            stopper.start_from(net, start.score, start.state)
     with interrupt_flag() as interrupt:
         while len(net.history) < target:
             try:
@@ -116,10 +147,17 @@ def _run(net, data, epochs, max_restarts, remedies):
                     report.stop_reason = "callback"
             break
     net.notify("on_train_end", X=data, y=None)
+    if report.losses:
+        first = target - epochs
+        report.losses += [row[stopper.monitor] for row in net.history[first:]]
+        report.window = stopper.patience
     if report.stop_reason == "interrupted" or partial:
         # The weights are those of a half-run epoch no row describes, or
         # the user asked to stop: the best so far are the ones to keep.
         net.restore_best()
+    if report.stop_reason != "interrupted" and start is not None:
+        report.error, report.kept_start = start.settle(net, data, stopper)
+        report.error_rows = "validation" if net.validates else "training"
     return report
 
 

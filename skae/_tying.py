@@ -66,6 +66,9 @@ def mirrored_pairs(encoder, decoder):
     enc_proj = [block.proj for block in encoder.blocks] + [None]
     dec = [(block, "linear") for block in decoder.blocks] + [(decoder, "out")]
     dec_proj = [block for block in decoder.blocks] + [None]
+    if encoder.pca is not None and decoder.pca is not None:
+        # init="pca": the decoder's P^T is the encoder's P, transposed.
+        yield decoder, "pca", encoder.pca
     n = len(enc)
     for i, (owner, attribute) in enumerate(dec):
         yield owner, attribute, enc[n - 1 - i]

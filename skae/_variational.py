@@ -32,6 +32,8 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
     }
 
     _module = _vae_module.VariationalAutoencoder
+    #: init="pca" starts a plain model at PCA; a posterior cannot start there.
+    _pca_init = False
 
     def __init__(
         self,
@@ -57,13 +59,13 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
         noise=None,
         noise_level=0.1,
         tied_weights=False,
-        batch_size=256,
+        batch_size=96,
         max_iter=200,
         tol=1e-4,
         n_iter_no_change=10,
-        early_stopping=False,
+        early_stopping=True,
         validation_fraction=0.1,
-        lr_schedule="constant",
+        lr_schedule="plateau",
         lr_schedule_params=None,
         max_grad_norm=None,
         clip_value=None,
@@ -309,6 +311,19 @@ _TAIL = """    See Also
     True
 """
 
+_INIT = """    init : {"auto", "default", "kaiming_uniform", "kaiming_normal", \
+            "xavier_uniform", "xavier_normal", "lecun_normal", "orthogonal"}, \
+            default="auto"
+        Weight initialization of the linear layers: ``"auto"`` matches the
+        activation, Kaiming (He) for the ReLU family and GELU, LeCun normal
+        for SELU, Xavier (Glorot) otherwise; ``"default"`` keeps PyTorch's
+        initialization, biases included; with every other choice biases
+        start at zero. Residual projections (bias-free) always use Xavier.
+        ``"pca"``, the plain model's default, is not available here (a
+        ValueError): PCA gives no posterior variance to start from.
+
+"""
+
 
 def _section(doc, title):
     """The body of the numpydoc section ``title`` of ``doc``."""
@@ -326,6 +341,9 @@ def _docstring():
     # beta follows n_components, as in the signature.
     second = re.search(r"^    hidden_layer_sizes : ", parameters, flags=re.MULTILINE)
     parameters = parameters[: second.start()] + _BETA + parameters[second.start() :]
+    # init: the plain model's, without "pca" (a posterior is no PCA).
+    init = re.search(r"^    init : .*?(?=^    scaling : )", parameters, re.M | re.S)
+    parameters = parameters[: init.start()] + _INIT + parameters[init.end() :]
     return (
         _INTRO
         + "\n    Parameters\n    ----------\n"

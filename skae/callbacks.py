@@ -69,8 +69,9 @@ class GradientMonitor(Callback):
     >>> ae = AutoencoderTransformer(
     ...     2, hidden_layer_sizes=(8,), max_iter=2, random_state=0
     ... ).fit(X[:200])
-    >>> sorted(ae.history_[-1, "grad_norms"])
-    ['decoder.0', 'decoder.output', 'encoder.0', 'encoder.code']
+    >>> list(ae.history_[-1, "grad_norms"])  # doctest: +NORMALIZE_WHITESPACE
+    ['encoder.0', 'encoder.code', 'encoder.pca', 'decoder.pca', 'decoder.0',
+     'decoder.output']
     >>> monitor = dict(ae.net_.callbacks_)["gradient_monitor"]
     >>> monitor.diagnose(ae.history_)
     []
@@ -96,6 +97,9 @@ class GradientMonitor(Callback):
     def on_train_begin(self, net, **kwargs):
         names, params, index = layer_parameter_groups(net.module_)
         self.layer_names_ = names
+        span = getattr(net.module_, "depth_span", None)
+        self.span_ = span() if span is not None else (names[0], names[-1])
+        self.grace_ = getattr(net.module_, "vanishing_grace", 0)
         self._params = params
         self._index = index.to(params[0].device)
         self._reset()
@@ -144,7 +148,7 @@ class GradientMonitor(Callback):
             state.pop(key, None)
         return state
 
-    def diagnose(self, history, n_restarts=0, remedies=None):
+    def diagnose(self, history, n_restarts=0, remedies=None, *, loss_rise=None):
         """Return ``(warning_class, message)`` pairs for what the history shows.
 
         Exploding, checked first: training diverged and was restarted, some
@@ -155,7 +159,12 @@ class GradientMonitor(Callback):
         Vanishing, reported only when nothing exploded: over the last epochs
         (up to 10), the median ratio of the first layer's gradient norm to
         the last layer's is below ``vanishing_ratio``, so the first layers
-        barely learn.
+        barely learn. The two layers are the module's ``depth_span()`` when
+        it has that method (skae's autoencoder anchored at PCA compares the
+        ends of its encoder stack, the path whose depth the gradient
+        crosses), else the first and last of ``named_layers()``; the first
+        ``vanishing_grace`` epochs of the model (a module attribute, 0 if
+        absent) are left out.
 
         Parameters
         ----------
@@ -167,6 +176,11 @@ class GradientMonitor(Callback):
             Warning class -> list of suggestions for its message, replacing
             the defaults in ``DEFAULT_REMEDIES`` (skae leaves out the
             settings already in use).
+        loss_rise : float, default=None
+            Replaces the monitor's ``loss_rise`` for this call; ``math.inf``
+            leaves the rise of the loss out of the diagnosis (skae does so
+            when no trained epoch was kept: the weights training started
+            from were better than all of them).
 
         Returns
         -------
@@ -177,6 +191,7 @@ class GradientMonitor(Callback):
         rows = [row for row in history if self.name in row]
         if not rows:
             return []
+        rise = self.loss_rise if loss_rise is None else loss_rise
         norms = np.array([list(row[self.name].values()) for row in rows], dtype=float)
         losses = [row["train_loss"] for row in history if "train_loss" in row]
         peak = float(np.max(norms)) if np.isfinite(norms).all() else math.inf
@@ -184,7 +199,7 @@ class GradientMonitor(Callback):
             what = f"training diverged and was restarted {n_restarts} time(s)"
         elif peak > self.exploding_norm:
             what = f"the largest per-layer gradient norm reached {peak:.3g}"
-        elif len(losses) > 1 and losses[-1] > losses[0] * (1 + self.loss_rise):
+        elif len(losses) > 1 and losses[-1] > losses[0] * (1 + rise):
             what = (
                 f"the training loss rose from {losses[0]:.4g} (epoch 1) to "
                 f"{losses[-1]:.4g} (last epoch)"
@@ -197,12 +212,20 @@ class GradientMonitor(Callback):
                 remedies[ExplodingGradientWarning]
             )
             return [(ExplodingGradientWarning, message)]
-        first, last = self.layer_names_[0], self.layer_names_[-1]
-        recent = norms[-10:]
+        first, last = getattr(self, "span_", None) or (
+            self.layer_names_[0],
+            self.layer_names_[-1],
+        )
+        i, j = self.layer_names_.index(first), self.layer_names_.index(last)
+        grace = getattr(self, "grace_", 0)
+        kept = [row.get("epoch", math.inf) > grace for row in rows]
+        recent = norms[kept][-10:]
+        if not len(recent):
+            return []
         with np.errstate(divide="ignore", invalid="ignore"):
             # A first-layer norm that underflowed to 0 is a vanished gradient
             # even when the last layer's is 0 too (0 / 0).
-            ratios = np.where(recent[:, 0] == 0, 0.0, recent[:, 0] / recent[:, -1])
+            ratios = np.where(recent[:, i] == 0, 0.0, recent[:, i] / recent[:, j])
             ratio = float(np.median(ratios))
         if ratio < self.vanishing_ratio:
             message = (
@@ -365,7 +388,10 @@ def _copy_state(module):
 
 
 class ObjectiveTerms(Callback):
-    """Record each term of the objective per training batch, as ``train_<name>``.
+    """Record each term of the objective per batch, as ``train_<name>``.
+
+    Validation batches record ``valid_<name>`` for each validated term when
+    ``valid_loss`` has more than one.
 
     The net keeps the batch's terms (detached) in ``terms_``; this records
     them once skorch has read the batch loss, which has already waited for
@@ -376,9 +402,13 @@ class ObjectiveTerms(Callback):
     """
 
     def on_batch_end(self, net, training=False, **kwargs):
-        if not training:
-            return
         terms = net.terms_
+        if not training:
+            # valid_loss is the reconstruction's when it is the only term.
+            if len(terms) > 1:
+                for name, value in terms.items():
+                    net.history.record_batch(f"valid_{name}", value.item())
+            return
         if len(terms) == 1:
             (name,) = terms
             value = net.history[-1]["batches"][-1]["train_loss"]
@@ -405,26 +435,77 @@ class Stopper(EarlyStopping):
     a Ctrl-C, raised the ``KeyboardInterrupt``; ``active=False`` (set by the
     driver for ``partial_fit``, whose call is one epoch) never stops.
 
+    :meth:`start_from` makes the weights training starts from the first
+    candidate ("epoch 0"), with the score they get before any step: a
+    trained epoch must then beat it by the relative ``margin`` (and by
+    ``threshold``) to become the best, and if none does, those starting
+    weights are what ``load_best`` restores. skorch's rule, whose best starts
+    at infinity, can only restore a trained epoch, even when every epoch is
+    worse than where training began (as from ``init="pca"``, PCA's own
+    solution).
+
     skorch prints the epoch table from its ``print_log`` callback, which runs
     after every other callback; stopping raises before it, so the row of the
     last epoch went unprinted. This one prints it first, then says why
     training stops: the monitored loss may still have fallen, by less than
     ``tol`` (the ``threshold``).
+
+    Parameters
+    ----------
+    margin : float, default=0.0
+        Relative margin by which a trained epoch must beat the starting
+        weights' score (see :meth:`start_from`).
+    **kwargs
+        skorch's ``EarlyStopping`` parameters.
     """
 
     active = True
 
+    def __init__(self, margin=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.margin = margin
+
     def on_train_begin(self, net, **kwargs):
         super().on_train_begin(net, **kwargs)
         self.stopped_ = False
+        self.best_score_ = None
+
+    def start_from(self, net, score, state=None):
+        """Count the current weights, scored ``score``, as the best so far.
+
+        Call after ``on_train_begin``, before the first epoch. ``best_epoch_``
+        becomes the number of epochs already in the history (0 in ``fit``);
+        ``state`` is a copy of the weights if the caller has one.
+        """
+        self.best_score_ = score
+        self.dynamic_threshold_ = self._bar(score * (1.0 - self.margin))
+        self.best_epoch_ = len(net.history)
+        if self.load_best:
+            self.best_model_weights_ = state or _copy_state(net.module_)
+
+    def _bar(self, score):
+        """What a later epoch must go below to improve on ``score``."""
+        if self.threshold_mode == "rel":
+            return score - self.threshold * abs(score)
+        return score - self.threshold
 
     def on_epoch_end(self, net, **kwargs):
+        # skorch's rule (lower is better), with the best weights copied by
+        # tensor clones rather than a deepcopy of the state dict (1 ms of a
+        # one-epoch fit on load_digits).
         if not self.active:
             return
-        improved = net.history[-1, self.monitor] < self.dynamic_threshold_
-        if improved or self.misses_ + 1 < self.patience:
-            return super().on_epoch_end(net, **kwargs)
+        score = net.history[-1, self.monitor]
+        if score < self.dynamic_threshold_:
+            self.misses_ = 0
+            self.dynamic_threshold_ = self._bar(score)
+            self.best_epoch_, self.best_score_ = net.history[-1, "epoch"], score
+            if self.load_best:
+                self.best_model_weights_ = _copy_state(net.module_)
+            return
         self.misses_ += 1
+        if self.misses_ < self.patience:
+            return
         if net.verbose:
             print_log = dict(net.callbacks_).get("print_log")
             if print_log is not None:
@@ -435,3 +516,27 @@ class Stopper(EarlyStopping):
             )
         self.stopped_ = True
         raise KeyboardInterrupt
+
+    def keep_start(self, net, state, score):
+        """Make the starting weights (``state``, scored ``score``) the best."""
+        self.best_epoch_, self.best_score_ = 0, score
+        if self.load_best:
+            self.best_model_weights_ = state
+
+    def on_train_end(self, net, **kwargs):
+        # skorch's own reads the last epoch, which a Ctrl-C during the first
+        # epoch leaves none of.
+        last = net.history[-1, "epoch"] if len(net.history) else 0
+        if (
+            self.load_best
+            and self.best_model_weights_ is not None
+            and self.best_epoch_ != last
+        ):
+            net.module_.load_state_dict(self.best_model_weights_)
+            if net.verbose:
+                self.sink(
+                    f"Restoring the weights of epoch {self.best_epoch_}."
+                    if self.best_epoch_
+                    else "Keeping the weights training started from: no epoch "
+                    "beat them."
+                )

@@ -77,7 +77,9 @@ def plot_history(est, ax=None):
 
     The training reconstruction error (``loss_curve_``, the
     ``train_reconstruction`` term) and, with ``early_stopping=True``, the
-    validation loss (the same term on the held-out rows) are drawn against
+    validation reconstruction error (the same term on the held-out rows,
+    ``valid_loss`` or, with several validated terms, ``valid_reconstruction``)
+    are drawn against
     the epoch on a logarithmic scale. When the objective has penalties
     (``l1``, ...), the whole training objective ``train_loss`` is drawn too,
     thin and grey. The learning rate used by each epoch is drawn dashed on a
@@ -123,14 +125,17 @@ def plot_history(est, ax=None):
     >>> ax.get_yscale()
     'log'
     >>> [line.get_label() for line in ax.get_lines()]
-    ['train_reconstruction']
+    ['train_reconstruction', 'valid_loss']
     """
     history = _history(est)
     ax = _new_axes(ax)
     lines = []
     # Histories saved before the objective had named terms: train_loss.
     train = "train_reconstruction" if "train_reconstruction" in history[0] else None
-    for key in (train or "train_loss", "valid_loss"):
+    # With several validated terms (activity_l1, ...), valid_loss sums them:
+    # their reconstruction is the curve on the training curve's footing.
+    valid = "valid_reconstruction" if "valid_reconstruction" in history[0] else None
+    for key in (train or "train_loss", valid or "valid_loss"):
         epochs, values = _column(history, key)
         if len(epochs):
             lines += ax.plot(epochs, values, marker=".", label=key)
@@ -220,8 +225,9 @@ def plot_gradient_flow(est, ax=None, cmap="viridis"):
     ... )
     >>> ae = ae.fit(X[:300])
     >>> ax = plot_gradient_flow(ae)
-    >>> [line.get_label() for line in ax.get_lines()]
-    ['encoder.0', 'encoder.code', 'decoder.0', 'decoder.output']
+    >>> [line.get_label() for line in ax.get_lines()]  # doctest: +NORMALIZE_WHITESPACE
+    ['encoder.0', 'encoder.code', 'encoder.pca', 'decoder.pca', 'decoder.0',
+     'decoder.output']
     """
     history = _history(est)
     epochs, norms = _column(history, "grad_norms")

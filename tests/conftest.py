@@ -58,3 +58,10 @@ def run_in_threads(calls, repeat):
     if errors:
         raise errors[0]
     return results
+
+
+#: Training as it was before ``init="pca"`` became the default: from random
+#: weights, on every row, at a constant rate. For tests of the training
+#: mechanics that need a run to learn from scratch (gradients that flow from
+#: the first step, restarts, schedules).
+PLAIN = dict(init="auto", early_stopping=False, lr_schedule="constant")

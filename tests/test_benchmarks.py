@@ -17,7 +17,10 @@ def _has_gpu():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("script", ["speed", "strategies", "memory", "gpu", "family"])
+@pytest.mark.parametrize(
+    "script",
+    ["speed", "strategies", "memory", "gpu", "family", "pca_time", "downstream"],
+)
 def test_benchmark_script_quick_run(script, tmp_path):
     if script == "gpu" and not _has_gpu():
         pytest.skip("no GPU")

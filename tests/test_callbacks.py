@@ -15,7 +15,7 @@ from skae import (
     VanishingGradientWarning,
 )
 from skae.callbacks import GradientMonitor, TrainingGuard
-from tests.conftest import FAST
+from tests.conftest import FAST, PLAIN
 
 
 class _Spy(Callback):
@@ -42,7 +42,7 @@ def _single_step(X, **params):
         max_iter=1,
         random_state=0,
         callbacks=[("spy", spy)],
-        **{"alpha": 0.0, **params},
+        **{"alpha": 0.0, **PLAIN, **params},
     ).fit(X)
     return est, spy
 
@@ -54,10 +54,14 @@ def test_grad_norms_recorded_per_layer_per_epoch(digits):
     est.fit(digits)
     norms = est.history_[:, "grad_norms"]
     assert len(norms) == 2
+    # Input to output; the PCA layers of init="pca" (the default) between
+    # the encoder's and the decoder's stacks.
     assert list(norms[0]) == [
         "encoder.0",
         "encoder.1",
         "encoder.code",
+        "encoder.pca",
+        "decoder.pca",
         "decoder.0",
         "decoder.1",
         "decoder.output",
@@ -119,7 +123,8 @@ def test_grad_norms_are_folded_while_the_epoch_runs(digits, monkeypatch, fold_ev
 
 def test_grad_norm_leaves_out_alpha(digits):
     # alpha is weight decay inside the optimizer's step: the gradient of the
-    # first (only) batch is the data's whatever alpha is.
+    # first (only) batch is the data's whatever alpha is. (From random
+    # weights: from init="pca" the first layer's first gradient is zero.)
     def first_norm(alpha):
         est = AutoencoderTransformer(
             2,
@@ -128,6 +133,7 @@ def test_grad_norm_leaves_out_alpha(digits):
             max_iter=1,
             alpha=alpha,
             random_state=0,
+            **PLAIN,
         ).fit(digits)
         return est.history_[0, "grad_norms"]["encoder.0"]
 
@@ -182,6 +188,7 @@ def test_alpha_shrinks_weight_norm(digits, solver):
             random_state=0,
             solver=solver,
             alpha=alpha,
+            **PLAIN,
         ).fit(digits)
         return sum(w.detach().square().sum().item() for w in est.net_.module_.weights())
 
@@ -217,7 +224,9 @@ def test_alpha_decays_the_weight_matrices_and_nothing_else(digits, layout):
 
 @pytest.mark.parametrize("solver", ["adam", "adamw", "sgd", "rmsprop"])
 def test_alpha_has_one_coefficient_for_every_solver(digits, solver):
-    est = AutoencoderTransformer(2, solver=solver, alpha=0.5, **FAST).fit(digits)
+    est = AutoencoderTransformer(2, solver=solver, alpha=0.5, **FAST, **PLAIN).fit(
+        digits
+    )
     decays = {
         id(p): group["weight_decay"]
         for group in est.net_.optimizer_.param_groups
@@ -235,7 +244,9 @@ def test_diverging_run_restarts_lowers_lr_and_ends_finite(low_rank):
             solver="sgd",
             learning_rate_init=10.0,
             max_iter=10,
+            batch_size=256,  # the first epoch stays finite
             random_state=0,
+            **PLAIN,
         ).fit(low_rank)
     assert est.n_restarts_ >= 1
     lrs = est.history_[:, "lr"]
@@ -365,7 +376,7 @@ def test_vanishing_gradient_warning_fires_once_per_fit(digits):
 def test_remedies_leave_out_the_settings_in_use():
     from skae._advice import remedies_for
 
-    params = AutoencoderTransformer().get_params()  # relu, init="auto", adam
+    params = AutoencoderTransformer().get_params()  # relu, init="pca", adam
     found = remedies_for(params)
     assert found[ExplodingGradientWarning] == [
         "a lower learning_rate_init (e.g. 0.0003)",
@@ -421,3 +432,76 @@ def test_diagnose_words_the_remedies_it_is_given():
     assert monitor.diagnose(flat, remedies=two)[0][1].endswith(
         "Try residual=True or fewer layers."
     )
+
+
+def test_diagnose_can_leave_out_the_loss_rise():
+    # skae does so when every trained epoch was discarded: the weights it
+    # started from (PCA's solution) were kept.
+    monitor = GradientMonitor()
+    monitor.layer_names_ = ["encoder.0", "decoder.output"]
+    worse = [
+        {"train_loss": 1.0 + i, "grad_norms": {"encoder.0": 1.0, "decoder.output": 1.0}}
+        for i in range(3)
+    ]
+    assert [w for w, _ in monitor.diagnose(worse)] == [ExplodingGradientWarning]
+    assert monitor.diagnose(worse, loss_rise=math.inf) == []
+    assert monitor.diagnose(worse, n_restarts=1, loss_rise=math.inf)  # not this
+
+
+def test_vanishing_check_reads_the_modules_span_and_grace():
+    names = ["encoder.0", "encoder.1", "encoder.code", "decoder.output"]
+    history = [
+        {
+            "epoch": epoch,
+            "train_loss": 1.0,
+            "grad_norms": dict(zip(names, [first, 1.0, 1.0, 100.0], strict=True)),
+        }
+        for epoch, first in [(1, 1e-9), (2, 0.05), (3, 0.05)]
+    ]
+    monitor = GradientMonitor()
+    monitor.layer_names_ = names
+    # First against last layer: 0.05 / 100 vanishes.
+    assert [w for w, _ in monitor.diagnose(history)] == [VanishingGradientWarning]
+    # Within the encoder's hidden layers, past the first epoch: healthy.
+    monitor.span_, monitor.grace_ = ("encoder.0", "encoder.1"), 1
+    assert monitor.diagnose(history) == []
+    # The first epoch alone: its ratio vanishes unless the grace skips it.
+    assert monitor.diagnose(history[:1]) == []
+    monitor.grace_ = 0
+    assert [w for w, _ in monitor.diagnose(history[:1])] == [VanishingGradientWarning]
+
+
+def test_anchored_model_spans_its_encoders_hidden_layers():
+    from skae._modules import Autoencoder
+
+    assert Autoencoder(6, 2, (8, 4, 4), init="pca").depth_span() == (
+        "encoder.0",
+        "encoder.2",
+    )
+    assert Autoencoder(6, 2, (8, 4, 4)).depth_span() == ("encoder.0", "decoder.output")
+    assert Autoencoder(6, 2, (8,), init="pca").vanishing_grace == 1
+    assert Autoencoder(6, 2, (8,)).vanishing_grace == 0
+
+
+def test_stopper_counts_the_starting_weights_with_a_margin():
+    from types import SimpleNamespace
+
+    from skorch.history import History
+
+    from skae.callbacks import Stopper
+
+    stopper = Stopper(
+        margin=0.1, monitor="valid_loss", patience=5, threshold=0.01, load_best=False
+    )
+    net = SimpleNamespace(history=History(), verbose=0)
+    stopper.on_train_begin(net)
+    stopper.start_from(net, 1.0)
+    assert stopper.best_epoch_ == 0 and stopper.best_score_ == 1.0
+    for epoch, loss in enumerate([0.95, 0.895, 0.88], start=1):
+        net.history.new_epoch()
+        net.history.record("epoch", epoch)
+        net.history.record("valid_loss", loss)
+        stopper.on_epoch_end(net)
+        # A trained epoch must beat 1.0 * (1 - margin) - threshold = 0.89.
+        assert stopper.best_epoch_ == (3 if loss < 0.89 else 0)
+    assert stopper.best_score_ == 0.88 and stopper.misses_ == 0

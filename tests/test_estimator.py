@@ -17,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import Callback
 
 from skae import AutoencoderTransformer, ExplodingGradientWarning
-from tests.conftest import FAST
+from tests.conftest import FAST, PLAIN
 
 
 class _Recorder(Callback):
@@ -74,6 +74,7 @@ def test_linear_autoencoder_learns_pca_subspace(low_rank):
         tol=0.0,
         n_iter_no_change=150,
         random_state=0,
+        **PLAIN,  # learned from random weights (init="pca" starts there)
     ).fit(low_rank)
     pca = PCA(3).fit(low_rank)
     decoder = ae.net_.module_.decoder.out.weight.detach().double().numpy()
@@ -158,8 +159,9 @@ def test_verbose_2_shows_a_progress_bar(digits, capsys):
     AutoencoderTransformer(3, **{**FAST, "max_iter": 1}, verbose=2).fit(digits)
     captured = capsys.readouterr()
     assert "train_loss" in captured.out
-    # skorch's ProgressBar (tqdm) counts the 5 batches of 300 rows by 64.
-    assert "/5 [" in captured.err
+    # skorch's ProgressBar (tqdm) counts ceil(rows / batch_size) batches per
+    # phase: 5 of the 270 training rows by 64, 1 of the 30 validation rows.
+    assert "/6 [" in captured.err
 
 
 def test_convergence_warning_when_max_iter_ends_training(digits):
@@ -188,7 +190,7 @@ def test_no_convergence_warning_when_training_stops_on_tol(digits):
 )
 def test_learned_nothing_reads_the_reconstruction_not_the_loss(digits, params):
     ae = AutoencoderTransformer(
-        8, hidden_layer_sizes=(64,), max_iter=40, random_state=0, **params
+        8, hidden_layer_sizes=(64,), max_iter=40, random_state=0, **PLAIN, **params
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -216,7 +218,9 @@ def test_learned_nothing_reads_the_reconstruction_not_the_loss(digits, params):
     ],
 )
 def test_convergence_warning_when_nothing_was_learned(digits, params, match):
-    ae = AutoencoderTransformer(3, **{**FAST, **params})
+    # From random weights: from init="pca" the model beats the mean from the
+    # start (and early stopping would keep it).
+    ae = AutoencoderTransformer(3, **{**FAST, **PLAIN, **params})
     with pytest.warns(ConvergenceWarning, match=match) as record:
         ae.fit(digits)
     assert sum(w.category is ConvergenceWarning for w in record) == 1
@@ -230,6 +234,7 @@ def test_early_stopping_validates_and_restores_best_weights(digits):
         validation_fraction=0.2,
         learning_rate_init=0.05,
         n_iter_no_change=3,
+        init="auto",  # from PCA's solution, no epoch at this rate beats it
     ).fit(digits)
     valid = ae.history_[:, "valid_loss"]
     assert len(valid) == ae.n_iter_
@@ -348,6 +353,7 @@ def test_early_stopping_restores_best_weights_when_max_iter_ends_training(digits
         early_stopping=True,
         learning_rate_init=0.1,
         n_iter_no_change=50,
+        init="auto",  # from PCA's solution, no epoch at this rate beats it
     ).fit(digits)
     assert ae.n_iter_ == 8
     stopper = dict(ae.net_.callbacks_)["early_stopping"]
@@ -432,8 +438,15 @@ def test_verbose_log_shows_the_last_epoch_and_why_training_stopped(digits, capsy
     out = capsys.readouterr().out
     rows = [line.split()[0] for line in out.splitlines() if line[:7].strip().isdigit()]
     assert rows == [str(epoch) for epoch in range(1, ae.n_iter_ + 1)]
-    assert out.rstrip().endswith(
-        "Stopping: train_loss has not gone below its best minus tol=0.1 for 2 epochs."
+    stopping, restoring = out.rstrip().splitlines()[-2:]
+    assert stopping == (
+        "Stopping: valid_loss has not gone below its best minus tol=0.1 for 2 epochs."
+    )
+    best = dict(ae.net_.callbacks_)["early_stopping"].best_epoch_
+    assert restoring == (
+        f"Restoring the weights of epoch {best}."
+        if best
+        else "Keeping the weights training started from: no epoch beat them."
     )
 
 
@@ -481,7 +494,9 @@ def test_constant_data_fit_without_gradient_warnings():
 
 def test_bce_reconstructs_data_in_unit_range_through_a_sigmoid(digits):
     X = digits / 16.0  # pixels in [0, 1]
-    ae = AutoencoderTransformer(4, **FAST, loss="bce", scaling=None).fit(X)
+    ae = AutoencoderTransformer(4, **FAST, loss="bce", scaling=None, init="auto")
+    ae.fit(X)
+    assert isinstance(ae.decoder_.out_activation, torch.nn.Sigmoid)
     X_hat = ae.inverse_transform(ae.transform(X))
     assert X_hat.min() >= 0 and X_hat.max() <= 1
     # Scores stay minus the squared error in input units, as for PCA.
@@ -544,12 +559,22 @@ def test_encoder_and_decoder_are_the_trained_torch_modules(digits):
     # Working on them in PyTorch changes what transform gives, in float64 too.
     before = ae.transform(digits)
     with torch.no_grad():
-        ae.encoder_.out.weight.mul_(2.0)
-    assert_allclose(
-        ae.transform(digits),
-        2 * before - ae.encoder_.out.bias.detach().numpy(),
-        rtol=1e-5,
-        atol=1e-5,
-    )
+        # The code is the sum of the PCA layer's and the stack's outputs.
+        for layer in (ae.encoder_.out, ae.encoder_.pca):
+            layer.weight.mul_(2.0)
+            layer.bias.mul_(2.0)
+    assert_allclose(ae.transform(digits), 2 * before, rtol=1e-5, atol=1e-5)
     with pytest.raises(NotFittedError):
         _ = AutoencoderTransformer().encoder_
+
+
+def test_float64_results_follow_each_partial_fit(digits):
+    # The fused optimizers update the weights in place without moving the
+    # tensors' version counters: the float64 copy is rebuilt after each call.
+    ae = AutoencoderTransformer(2, **FAST).partial_fit(digits)
+    before = ae.score(digits)
+    ae.partial_fit(digits)
+    assert ae.score(digits) != before
+    assert ae.score(digits) == pytest.approx(
+        ae.score(digits.astype(np.float32)), rel=1e-4
+    )

@@ -60,7 +60,9 @@ def test_schedule_matches_torch_with_documented_defaults(digits, name):
 
 
 def test_constant_schedule_keeps_the_rate(digits):
-    est = AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=4, random_state=0)
+    est = AutoencoderTransformer(
+        2, hidden_layer_sizes=(4,), max_iter=4, lr_schedule="constant", random_state=0
+    )
     est.fit(digits)
     assert est.history_[:, "lr"] == [3e-3] * 4
     assert "lr_scheduler" not in dict(est.net_.callbacks_)

@@ -12,7 +12,7 @@ from skorch.callbacks import Callback, EarlyStopping
 
 from skae import AutoencoderTransformer, TrainingDivergedError
 from skae._schedules import SCHEDULES, default_schedule_params
-from tests.conftest import FAST
+from tests.conftest import FAST, PLAIN
 
 
 class _RaiseAt(Callback):
@@ -42,7 +42,14 @@ def test_all_epochs_run_is_max_iter(digits):
 
 
 def test_no_improvement_of_tol_is_tol(digits):
-    est, _ = _fit(digits, max_iter=100, batch_size=16, tol=0.1, n_iter_no_change=2)
+    est, _ = _fit(
+        digits,
+        max_iter=100,
+        batch_size=16,
+        tol=0.1,
+        n_iter_no_change=2,
+        early_stopping=False,  # the training loss is then the one watched
+    )
     assert est.stop_reason_ == "tol" and est.n_iter_ < 100
 
 
@@ -83,6 +90,7 @@ def test_a_real_sigint_is_an_interruption_that_keeps_the_best_weights(digits):
         learning_rate_init=4.0,
         alpha=0.0,
         callbacks=[("user", _RaiseAt(at=3, sigint=True))],
+        **PLAIN,  # no validation split: the lowest training loss is kept
     )
     assert est.stop_reason_ == "interrupted" and est.n_iter_ == 3
     assert [m for m in messages if "Training interrupted by user" in m]
@@ -113,6 +121,9 @@ DIVERGING = dict(
     batch_size=256,
     max_iter=10,
     random_state=0,
+    # From random weights on every row (PLAIN, but the schedule varies).
+    init="auto",
+    early_stopping=False,
 )
 
 
@@ -345,6 +356,7 @@ def test_early_stopping_after_a_restart_restores_the_best_validation_epoch(digit
             2,
             **{**FAST, "max_iter": 6},
             early_stopping=True,
+            init="auto",  # no epoch keeps the starting weights
             n_iter_no_change=50,
             callbacks=[("inf", _InfiniteGradient(epoch=3))],
         ).fit(digits)

@@ -12,6 +12,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skae import AutoencoderTransformer
+from tests.conftest import PLAIN
 
 pd = pytest.importorskip("pandas")
 
@@ -476,6 +477,7 @@ def test_exploded_training_never_gives_non_finite_outputs():
         max_iter=2,
         max_restarts=0,
         random_state=0,
+        **PLAIN,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -598,7 +600,7 @@ def test_unknown_lr_schedule_params_keys():
 
 def test_lr_schedule_params_with_constant_schedule():
     with pytest.raises(ValueError, match="lr_schedule_params must be empty"):
-        _fast(lr_schedule_params={"gamma": 0.5}).fit(_data())
+        _fast(lr_schedule="constant", lr_schedule_params={"gamma": 0.5}).fit(_data())
 
 
 @pytest.mark.parametrize(
@@ -748,8 +750,8 @@ def test_bce_needs_data_in_unit_range(low, high):
     with pytest.raises(
         ValueError, match=rf"X in \[0, 1\]; X has values from {low:g} to {high:g}"
     ):
-        _fast(loss="bce", scaling=None).fit(X)
-    ae = _fast(loss="bce", scaling=None).partial_fit(np.clip(X, 0, 1))
+        _fast(loss="bce", scaling=None, init="auto").fit(X)
+    ae = _fast(loss="bce", scaling=None, init="auto").partial_fit(np.clip(X, 0, 1))
     before = ae.transform(np.clip(X, 0, 1))
     with pytest.raises(ValueError, match=r"X in \[0, 1\]"):
         ae.partial_fit(X)

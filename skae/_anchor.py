@@ -1,0 +1,98 @@
+"""``init="pca"``: start the autoencoder at PCA's solution.
+
+An anchored :class:`~skae._modules.Autoencoder` (built with ``init="pca"``)
+encodes ``z = P (x - m) + f(x)`` and decodes ``x_hat = m + P^T z + g(z)``;
+``f`` and ``g`` are the hidden stacks, whose output layers start at zero.
+:func:`anchor_to_pca` sets ``P`` (``n_components`` x ``n_features``) and
+``m`` to the components and mean of scikit-learn's
+:class:`~sklearn.decomposition.PCA` fitted on the standardized training rows,
+so that before its first step the model reconstructs exactly as that PCA
+does. With ``scaling="global"``, ``"center"`` or None, that PCA reconstructs
+the rows, in input units, exactly as ``PCA(n_components).fit(X)`` does (the
+scaling is one factor for every feature).
+
+The rows are those ``fit`` trains on (the float32 tensor it already built,
+or batches read from a memory-mapped, out-of-core or sparse source, never
+held whole): the covariance matrix is accumulated chunk by chunk in float64
+and diagonalized as PCA's ``svd_solver="covariance_eigh"`` does, the same
+way for every kind of source (see :func:`pca_of_rows`).
+"""
+
+import numpy as np
+import torch
+from sklearn.decomposition import PCA
+
+from ._scaling import CHUNK_ELEMENTS
+from ._tying import TiedLinear
+
+#: Widest input whose PCA is computed from its covariance matrix (at most
+#: 32 MiB in float64); wider preloaded rows go to scikit-learn's PCA.
+MAX_COVARIANCE_FEATURES = 2048
+
+
+def pca_of_rows(rows, n_components, random_state):
+    """Return ``(mean, components)`` of PCA on the rows of a ``Rows`` dataset.
+
+    From the covariance matrix, accumulated in float64 over the same chunks
+    whether the rows are preloaded or read from a file or a sparse matrix:
+    a model anchored on either is the same, bit for bit. This is the solver
+    scikit-learn's PCA picks itself for such shapes (``"covariance_eigh"``,
+    at least 10 rows per feature and at most 1000 features). Wider preloaded
+    rows are passed to :class:`~sklearn.decomposition.PCA` whole.
+
+    Returns
+    -------
+    mean : ndarray of shape (n_features,), float64
+    components : ndarray of shape (n_components, n_features), float64
+        Orthonormal rows, in decreasing order of explained variance.
+    """
+    data = rows.preloaded()
+    if data is not None and data.shape[1] > MAX_COVARIANCE_FEATURES:
+        X = data.detach().to("cpu", torch.float64).numpy()
+        pca = PCA(n_components, random_state=random_state).fit(X)
+        return pca.mean_, pca.components_
+    return _covariance_pca(rows, n_components)
+
+
+def _covariance_pca(rows, n_components):
+    """PCA from the covariance matrix, accumulated batch by batch."""
+    n = len(rows)
+    step = max(1, CHUNK_ELEMENTS // max(rows.data.shape[1], 1))
+    total, gram = None, None
+    for start in range(0, n, step):
+        batch = rows.take(torch.arange(start, min(n, start + step)))
+        batch = batch.detach().to("cpu", torch.float64).numpy()
+        if total is None:
+            total = batch.sum(axis=0)
+            gram = batch.T @ batch
+        else:
+            total += batch.sum(axis=0)
+            gram += batch.T @ batch
+    mean = total / n
+    covariance = (gram - n * np.outer(mean, mean)) / max(n - 1, 1)
+    values, vectors = np.linalg.eigh(covariance)
+    components = vectors[:, ::-1][:, :n_components].T
+    # scikit-learn's sign convention: the largest entry of each row positive.
+    signs = np.sign(components[np.arange(n_components), np.abs(components).argmax(1)])
+    signs[signs == 0] = 1.0
+    return mean, components * signs[:, None]
+
+
+def anchor_to_pca(module, rows, random_state=None):
+    """Set the PCA layers of an anchored ``module`` to PCA of ``rows``.
+
+    The encoder's layer maps ``x`` to ``P (x - m)``, the decoder's ``z`` to
+    ``m + P^T z``; computed in float64, stored in the module's dtype.
+    """
+    encoder, decoder = module.encoder.pca, module.decoder.pca
+    mean, components = pca_of_rows(rows, encoder.out_features, random_state)
+    weight = encoder.weight
+    with torch.no_grad():
+        P = torch.as_tensor(components, dtype=torch.float64)
+        m = torch.as_tensor(mean, dtype=torch.float64)
+        like = {"dtype": weight.dtype, "device": weight.device}
+        encoder.weight.copy_(P.to(**like))
+        encoder.bias.copy_((-(P @ m)).to(**like))
+        if not isinstance(decoder, TiedLinear):  # tied: P^T is the encoder's P
+            decoder.weight.copy_(P.T.to(**like))
+        decoder.bias.copy_(m.to(**like))
