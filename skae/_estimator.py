@@ -6,7 +6,7 @@ import torch
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._base import BaseAutoencoder
-from ._modules import ACTIVATIONS, INITS
+from ._layers import ACTIVATIONS, INITS
 from ._noise import NOISES
 from ._schedules import SCHEDULES
 

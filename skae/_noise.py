@@ -4,7 +4,7 @@
 mode it corrupts each batch the encoder reads (the loss still compares the
 reconstruction with the clean batch), in eval mode it passes its input
 through. Validation, ``transform`` and the scores therefore see clean data.
-Its draws come from the module's :class:`~skae._modules.RandomSource`, never
+Its draws come from the module's :class:`~skae._layers.RandomSource`, never
 from torch's global generator.
 """
 

@@ -5,7 +5,7 @@ whose encoder gives the mean of the posterior ``q(z|x)`` (the encoder stack,
 so ``encoder`` maps rows to posterior means, as ``transform`` does) plus a
 log-variance head on the last hidden layer. In training mode the decoder
 reads a draw ``z = mean + exp(log_var / 2) * eps`` (the reparameterization
-trick), ``eps`` from the module's :class:`~skae._modules.RandomSource`; in
+trick), ``eps`` from the module's :class:`~skae._layers.RandomSource`; in
 eval mode it reads the mean. The KL term of the objective reads ``mean`` and
 ``log_var`` from the :class:`~skae._modules.Output`.
 """

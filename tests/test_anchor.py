@@ -10,7 +10,8 @@ from sklearn.decomposition import PCA
 from skae import AutoencoderTransformer
 from skae._anchor import anchor_to_pca
 from skae._data import prepare_rows
-from skae._modules import ACTIVATIONS, Autoencoder
+from skae._layers import ACTIVATIONS
+from skae._modules import Autoencoder
 from skae._scaling import Scaling
 
 

@@ -8,7 +8,7 @@ from numpy.testing import assert_allclose
 from sklearn.exceptions import NotFittedError
 
 from skae import AutoencoderTransformer, _jacobians
-from skae._modules import ACTIVATIONS
+from skae._layers import ACTIVATIONS
 
 RNG = np.random.RandomState(0)
 #: Features on very different scales: the scaling must be part of the map.

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from skae import AutoencoderTransformer
-from skae._modules import ACTIVATIONS
+from skae._layers import ACTIVATIONS
 from skae._schedules import SCHEDULES
 from skae.persistence import load, save
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from skae import AutoencoderTransformer
-from skae._modules import Autoencoder, RandomSource
+from skae._layers import RandomSource
+from skae._modules import Autoencoder
 from skae._noise import Corruption
 from tests.conftest import FAST
 
