@@ -41,6 +41,16 @@ MAX_TRAINING_VALUE = 1e18
 MIN_BATCH_ROWS = 16
 
 
+def index_dtype(n):
+    """int32 positions for fewer than 2**31 rows: half the memory of int64.
+
+    ``torch.randperm`` draws the same permutation in either dtype (checked up
+    to 2,000,000 rows), so fitted models do not change; a 2,000,000-row split
+    and shuffle then hold 8 MB each instead of 16.
+    """
+    return torch.int32 if n < 2**31 else torch.int64
+
+
 def batch_bounds(n, batch_size):
     """Return ``(start, stop)`` pairs of the mini-batches of ``n`` rows.
 
@@ -202,9 +212,9 @@ class BatchIterator:
     def __iter__(self):
         n = len(self.dataset)
         if self.shuffle:
-            order = torch.randperm(n, generator=self.generator)
+            order = torch.randperm(n, generator=self.generator, dtype=index_dtype(n))
         else:
-            order = torch.arange(n)
+            order = torch.arange(n, dtype=index_dtype(n))
         data = self.dataset.data
         if isinstance(data, torch.Tensor):
             order = order.to(data.device)
@@ -254,7 +264,7 @@ class HoldoutSplit:
     def _split(self, dataset):
         n = len(dataset)
         n_valid = max(1, math.ceil(self.fraction * n))
-        order = torch.randperm(n, generator=self.generator)
+        order = torch.randperm(n, generator=self.generator, dtype=index_dtype(n))
         valid, train = order[:n_valid], order[n_valid:]
         base = dataset.index
         if base is not None:

@@ -119,3 +119,18 @@ def test_read_only_input_reaches_torch_writable(monkeypatch):
     X.setflags(write=False)
     AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=2).fit(X)
     assert wrapped and all(wrapped)
+
+
+def test_split_and_shuffle_hold_four_bytes_per_row_and_the_same_order():
+    # int32 positions halve what a 2,000,000-row split and shuffle hold,
+    # and draw the permutation an int64 one would: fitted models do not move.
+    rows = Rows(torch.arange(2000.0).reshape(1000, 2))
+    train, valid = HoldoutSplit(0.1, torch.Generator().manual_seed(0))(rows)
+    order = torch.randperm(1000, generator=torch.Generator().manual_seed(0))
+    assert train.index.element_size() == valid.index.element_size() == 4
+    assert torch.equal(valid.index.long(), order[:100])
+    assert torch.equal(train.index.long(), order[100:])
+    batches = BatchIterator(train, 900, True, torch.Generator().manual_seed(1))
+    ((batch, _),) = list(batches)
+    shuffle = torch.randperm(900, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(batch, rows.data[order[100:][shuffle]])
