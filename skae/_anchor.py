@@ -20,6 +20,8 @@ way for every kind of source (see :func:`pca_of_rows`).
 
 import numpy as np
 import torch
+from scipy import linalg
+from scipy.linalg import blas
 from sklearn.decomposition import PCA
 
 from ._scaling import CHUNK_ELEMENTS
@@ -55,23 +57,33 @@ def pca_of_rows(rows, n_components, random_state):
 
 
 def _covariance_pca(rows, n_components):
-    """PCA from the covariance matrix, accumulated batch by batch."""
-    n = len(rows)
-    step = max(1, CHUNK_ELEMENTS // max(rows.data.shape[1], 1))
-    total, gram = None, None
+    """PCA from the covariance matrix, accumulated batch by batch.
+
+    Memory beyond a chunk of rows is one ``n_features`` square matrix: the
+    Gram matrix is updated in place (BLAS ``dsyrk``, its upper triangle), the
+    mean's outer product subtracted in place (``dsyr``), and only the
+    ``n_components`` leading eigenvectors are computed (LAPACK ``syevr``).
+    """
+    n, p = len(rows), rows.data.shape[1]
+    step = max(1, CHUNK_ELEMENTS // max(p, 1))
+    total = np.zeros(p)
+    gram = np.zeros((p, p), order="F")
     for start in range(0, n, step):
         batch = rows.take(torch.arange(start, min(n, start + step)))
         batch = batch.detach().to("cpu", torch.float64).numpy()
-        if total is None:
-            total = batch.sum(axis=0)
-            gram = batch.T @ batch
-        else:
-            total += batch.sum(axis=0)
-            gram += batch.T @ batch
+        total += batch.sum(axis=0)
+        # batch.T is Fortran-ordered: gram += batch.T @ batch, no copy.
+        gram = blas.dsyrk(1.0, batch.T, beta=1.0, c=gram, overwrite_c=True)
     mean = total / n
-    covariance = (gram - n * np.outer(mean, mean)) / max(n - 1, 1)
-    values, vectors = np.linalg.eigh(covariance)
-    components = vectors[:, ::-1][:, :n_components].T
+    gram = blas.dsyr(-float(n), mean, a=gram, overwrite_a=True)
+    _, vectors = linalg.eigh(
+        gram,
+        lower=False,
+        subset_by_index=[p - n_components, p - 1],
+        overwrite_a=True,
+        check_finite=False,
+    )
+    components = vectors[:, ::-1].T  # decreasing variance (the scale is moot)
     # scikit-learn's sign convention: the largest entry of each row positive.
     signs = np.sign(components[np.arange(n_components), np.abs(components).argmax(1)])
     signs[signs == 0] = 1.0

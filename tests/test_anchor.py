@@ -196,3 +196,31 @@ def test_tied_weights_that_cannot_start_at_pca_are_refused(digits, params, what)
         ae.fit(digits)
     assert not hasattr(ae, "net_")
     ae.set_params(init="auto").fit(digits)  # tied from random weights
+
+
+def test_covariance_anchor_holds_one_square_matrix():
+    # The Gram matrix is updated in place and only the leading eigenvectors
+    # are computed: beyond a chunk of rows (torch memory, not traced here),
+    # about one n_features x n_features float64 matrix, not five.
+    import tracemalloc
+
+    from skae._anchor import pca_of_rows
+
+    p = 1000
+    matrix = sp.random(2000, p, density=0.02, format="csr", random_state=0)
+    scales = np.ones(p)
+    scales[:3] = [8.0, 4.0, 2.0]  # three well-separated leading variances
+    matrix = (matrix @ sp.diags(scales)).tocsr()
+    X = AutoencoderTransformer()._check_X(matrix, reset=True)
+    rows = prepare_rows(X, Scaling("global").fit(X), torch.device("cpu"))
+    tracemalloc.start()
+    try:
+        _, components = pca_of_rows(rows, 3, random_state=0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * p * p * 8
+    dense = matrix.toarray()
+    pca = PCA(3).fit(Scaling("global").fit(dense).transform(dense))
+    overlap = np.abs(components @ pca.components_.T)
+    np.testing.assert_allclose(overlap, np.eye(3), atol=1e-4)  # float32 rows
