@@ -45,7 +45,7 @@ scale = np.sqrt(X_train.var(axis=0).mean())
 print(f"global scale: {scale:.2f} pixels; noise_level={noise / scale:.2f}")
 
 pca = PCA(n_components=8, random_state=0).fit(X_train)
-params = dict(n_components=8, max_iter=100, random_state=0)
+params = dict(n_components=8, random_state=0)
 plain = AutoencoderTransformer(**params).fit(X_train)
 denoising = AutoencoderTransformer(
     noise="gaussian", noise_level=noise / scale, **params

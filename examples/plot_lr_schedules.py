@@ -22,6 +22,8 @@ overrides a schedule's defaults, e.g. ``{"gamma": 0.9}`` for
 # of epochs; the schedules that depend on the training length (``"linear"``,
 # ``"step"``, ``"cosine"``, ``"warm_restarts"``) are laid out over
 # ``max_iter``.
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -43,21 +45,28 @@ schedules = [
     "warm_restarts",
     "plateau",
 ]
-fitted = {}
+fitted, warned = {}, {}
 for schedule in schedules:
-    fitted[schedule] = AutoencoderTransformer(
-        n_components=8,
-        batch_size=64,
-        lr_schedule=schedule,
-        max_iter=max_iter,
-        random_state=0,
-    ).fit(X_train)
+    # A schedule still improving after max_iter epochs says so with a
+    # ConvergenceWarning: recorded here to show it in the table below.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted[schedule] = AutoencoderTransformer(
+            n_components=8,
+            batch_size=64,
+            lr_schedule=schedule,
+            max_iter=max_iter,
+            random_state=0,
+        ).fit(X_train)
+    warned[schedule] = ", ".join(w.category.__name__ for w in caught) or "-"
 
 summary = pd.DataFrame(
     {
         "final lr": [m.history_[-1]["lr"] for m in fitted.values()],
         "final training loss": [m.loss_curve_[-1] for m in fitted.values()],
         "test MSE": [-m.score(X_test) for m in fitted.values()],
+        "stopped": [m.stop_reason_ for m in fitted.values()],
+        "warning": list(warned.values()),
     },
     index=pd.Index(schedules, name="lr_schedule"),
 )
