@@ -128,6 +128,17 @@ class TestPlotHistory:
             est.history_[:, "train_loss"],
         )
 
+    def test_validation_curve_is_the_reconstruction_beside_training(self, digits):
+        # With activity_l1, valid_loss sums two terms: the curve drawn beside
+        # the training reconstruction is the validation reconstruction.
+        est = _fit(digits[0], activity_l1=0.1)
+        lines = {line.get_label(): line for line in plot_history(est).get_lines()}
+        assert "valid_loss" not in lines
+        assert_allclose(
+            lines["valid_reconstruction"].get_ydata(),
+            est.history_[:, "valid_reconstruction"],
+        )
+
     def test_restarts_are_marked(self, digits):
         est = _fit(digits[0], solver="sgd", learning_rate_init=5.0, batch_size=64)
         restarted = [row["epoch"] for row in est.history_ if "restart" in row]

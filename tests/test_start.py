@@ -185,3 +185,38 @@ def test_early_stopping_itself_keeps_the_start_when_no_epoch_beats_it(monkeypatc
     assert ae.n_iter_ == 7 and ae.stop_reason_ == "early_stopping"
     assert not judged
     assert -ae.score(X_test) == pytest.approx(_pca_error(X_fit, X_test, 2), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"activity_l1": 0.1}, {"noise": "gaussian"}, {"l1": 0.1}],
+    ids=["activity_l1", "noise", "l1"],
+)
+def test_penalties_and_noise_are_not_judged_by_pcas_error(params):
+    # Raw wine: every epoch reconstructs worse than PCA, which plain fits keep
+    # (above). A penalty or noise trades reconstruction for something PCA's
+    # error cannot judge: the trained model stays, and early stopping's
+    # first candidate is a trained epoch, not the start.
+    X_fit, X_test = _split(datasets.load_wine().data)
+    ae = AutoencoderTransformer(2, n_iter_no_change=3, random_state=0, **params)
+    ae.fit(X_fit)
+    assert dict(ae.net_.callbacks_)["early_stopping"].best_epoch_ > 0
+    assert -ae.score(X_test) > 1.01 * _pca_error(X_fit, X_test, 2)
+
+
+def test_validation_loss_is_the_validated_objective(digits):
+    # Early stopping judges what training minimizes (without the penalties on
+    # weights): with activity_l1, valid_loss is the reconstruction plus the
+    # sparsity term, each recorded too; the plot's curve is the former.
+    ae = AutoencoderTransformer(
+        3,
+        hidden_layer_sizes=(8,),
+        activity_l1=0.1,
+        l1=0.1,
+        max_iter=3,
+        random_state=0,
+    ).fit(digits)
+    for row in ae.history_:
+        parts = row["valid_reconstruction"] + row["valid_activity_l1"]
+        assert row["valid_activity_l1"] > 0 and "valid_l1" not in row
+        assert row["valid_loss"] == pytest.approx(parts, rel=1e-5)
