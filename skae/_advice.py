@@ -57,8 +57,9 @@ def remedies_for(params):
 def recent_gain(losses, window):
     """Relative fall of the best of ``losses`` over their last ``window`` entries.
 
-    ``losses[0]`` is the loss training started from, the rest one per epoch;
-    with ``window`` or fewer epochs, the fall since the start. 0 when the
+    One loss per epoch, after the loss training started from when the
+    starting weights compete (see :class:`~skae._training.TrainReport`); with
+    ``window`` or fewer epochs, the fall since the first entry. 0 when the
     best did not fall (or a loss is not finite).
     """
     if len(losses) < 2:

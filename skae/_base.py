@@ -69,6 +69,8 @@ class BaseAutoencoder(
 
     #: The module class the net trains (see :func:`skae._net.build_net`).
     _module = _modules.Autoencoder
+    #: Whether ``init="pca"`` can start this model at PCA's solution.
+    _pca_init = True
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):

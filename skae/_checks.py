@@ -82,7 +82,7 @@ def check_params(est, X, incremental=False):
             f"{what} cannot produce. Use output_activation='identity' and "
             "loss='mse' with init='pca', or another init."
         )
-    if est.init == "pca" and not getattr(est, "_pca_init", True):
+    if est.init == "pca" and not est._pca_init:
         raise ValueError(
             f"init='pca' is not available for {type(est).__name__}: PCA gives "
             "no posterior variance to start from. Use init='auto'."

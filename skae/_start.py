@@ -71,9 +71,7 @@ def competes(net):
     encoder reads clean rows: then both are judged by what training
     minimizes.
     """
-    return net.criterion_.names == ["reconstruction"] and (
-        getattr(net.module_, "corruption", None) is None
-    )
+    return net.criterion_.names == ["reconstruction"] and net.module_.corruption is None
 
 
 class Start:
@@ -91,12 +89,16 @@ class Start:
 
     def __init__(self, net, data, validate):
         self.competes = competes(net)
-        self.state = _copy_state(net.module_) if self.competes else None
         self.validate = validate
         if validate:
             # The rows fit_loop validates on: the split is drawn once per
             # dataset. Their mean loss is the validation loss an epoch records.
             _, self.rows = net.get_split_datasets(data)
+        self.state = self.losses = self.score = None
+        if not self.competes:
+            return  # nothing to score: the trained weights stay
+        self.state = _copy_state(net.module_)
+        if validate:
             self.losses = row_losses(net, self.rows)
             self.score = float(self.losses.mean())
         else:

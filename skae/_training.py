@@ -65,9 +65,10 @@ class TrainReport:
     error_rows: str = "training"
     #: The weights training started from were kept (no epoch beat them).
     kept_start: bool = False
-    #: The monitored loss, ``start`` (the weights training started from, as
-    #: early stopping or the end-of-fit check scored them) then each epoch's:
-    #: what the convergence warning reads. Empty for ``partial_fit``.
+    #: The monitored loss of each epoch, after that of the starting weights
+    #: when they compete (:func:`skae._start.competes`; scored as early
+    #: stopping or the end-of-fit check scored them): what the convergence
+    #: warning reads. Empty for ``partial_fit``.
     losses: list = field(default_factory=list)
     #: Epochs over which the convergence warning measures the recent gain.
     window: int = 1
@@ -123,9 +124,12 @@ def _run(net, data, epochs, incremental, max_restarts, remedies):
         # The weights training starts from are a candidate too: fit keeps
         # them unless training beats them (see skae._start).
         start = Start(net, data, net.validates)
-        report.losses = [start.score]
-        if net.validates and start.competes:
-            stopper.start_from(net, start.score, start.state)
+        if start.competes:
+            # Scored like the epochs: the convergence warning reads the gain
+            # since the start.
+            report.losses = [start.score]
+            if net.validates:
+                stopper.start_from(net, start.score, start.state)
     with interrupt_flag() as interrupt:
         while len(net.history) < target:
             try:
@@ -141,13 +145,13 @@ def _run(net, data, epochs, incremental, max_restarts, remedies):
                 partial = _drop_partial_epoch(net)
                 if interrupt["sigint"]:
                     report.stop_reason = "interrupted"
-                elif net.callback("early_stopping").stopped_:
+                elif stopper.stopped_:
                     report.stop_reason = "early_stopping" if net.validates else "tol"
                 else:
                     report.stop_reason = "callback"
             break
     net.notify("on_train_end", X=data, y=None)
-    if report.losses:
+    if start is not None:
         first = target - epochs
         report.losses += [row[stopper.monitor] for row in net.history[first:]]
         report.window = stopper.patience
