@@ -621,7 +621,7 @@ def main(argv=None):
     overhead, tiny_batches = time_overhead(cfg, args.threads)
 
     print("transform throughput ...", flush=True)
-    # The bound on float64 / float32 transform: the BLAS's float64 / float32
+    # What a float64 network would cost (info): the BLAS's float64 / float32
     # rate for the encoder's first layer on one inference batch.
     rows64 = batch_rows(cfg["n_features"])
     gemm64_ratio = small_gemm_rate(
@@ -893,11 +893,13 @@ information, the same loop standardizing each batch as skae must
 method, interleaved; the last column shows how the ratio to the plain loop
 moves between rounds of {cfg["transform_round"]} calls).
 Largest |difference| between the two codes: {max_diff:.2g}.
-float64 input runs a float64 copy of the network (cached, made once per
-fitted model), so the float64 row is bounded by the BLAS: the float64 /
-float32 GEMM rate of the first layer ({batch_rows(X_test.shape[1])}x256 @
-256x{HIDDEN[0]}) measured {gemm64_ratio:.3f} here; the float64 plain-loop
-row shows what a float64 transform costs without skae's work around it.
+float64 input is standardized in float64 and runs the float32 network (its
+training dtype; batches padded to at least 16 rows make a row's result the
+same bits in any batch), then comes back as float64. The float64 plain-loop
+row shows, for information, what running a float64 copy of the network
+instead would cost: the float64 / float32 GEMM rate of the first layer
+({batch_rows(X_test.shape[1])}x256 @ 256x{HIDDEN[0]}) measured
+{gemm64_ratio:.3f} here.
 
 {transform_table}
 

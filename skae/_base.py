@@ -475,16 +475,13 @@ class BaseAutoencoder(
 
         # A model pickled before the float64 copies were kept: one for the call.
         copies = getattr(self, "_float64", None) or _inference.Float64Copies()
-        device = self.net_.device
-        if X.dtype == np.float64:
-            device = _devices.float64_device(device)
         with _runtime.num_threads(self.n_threads):
             return _inference.infer(
                 self.net_.module_,
                 part,
                 X,
                 scaling=self._scaling,
-                device=device,
+                device=self.net_.device,
                 copies=copies,
                 on_non_finite=on_non_finite,
                 standardized=standardized,

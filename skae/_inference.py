@@ -1,9 +1,17 @@
 """Batched inference: encode, decode and score under ``torch.inference_mode``.
 
-Inference never changes the fitted model: float64 input runs on a float64
-copy of the module (:class:`Float64Copies`), built once and rebuilt only when
-the module's weights change, so several threads may transform with one
-fitted model at once.
+The fitted module runs in float32, its training dtype, whatever the input's:
+float64 input is standardized in float64 (exact for data such as timestamps),
+the standardized batch is rounded to float32 for the module, and codes,
+reconstructions and errors come back as float64. Results do not depend on how
+rows are batched: rows do not interact in eval mode, and batches of fewer
+than ``MIN_ROWS`` rows are padded, so every row goes through the same matrix
+kernel (see ``MIN_ROWS``). A float64 copy of the module
+(:class:`Float64Copies`) serves what stays in float64: the Jacobians of
+float64 input and the VAE's ELBO.
+
+Inference never changes the fitted model, so several threads may transform
+with one fitted model at once.
 """
 
 import copy
@@ -22,10 +30,13 @@ from ._devices import float64_device
 BATCH_ELEMENTS = 2**19
 
 #: Batches of fewer rows are padded to this many (zeros) before the module
-#: runs, for the reason of training's floor: torch's CPU matrix products of 5
-#: to 11 float32 rows round differently with 1 and 2 threads. Rows do not
-#: interact in eval mode, so the padding changes nothing but the kernel that
-#: runs.
+#: runs, for the reason of training's floor: torch's CPU matrix products of 1
+#: to 3 float32 rows (with 2 threads, up to 9) take another kernel, which
+#: rounds differently (~1e-7) from the one that larger batches take. Rows do
+#: not interact in eval mode, so the padding changes nothing but the kernel
+#: that runs, and a row's float32 result is then the same bits in any batch
+#: (checked for 1 to 3,000 rows, subsets and permutations, 1 and 2 threads);
+#: this is what lets float64 input run the float32 module.
 MIN_ROWS = MIN_BATCH_ROWS
 
 
@@ -42,9 +53,8 @@ def _versions(module):
 class Float64Copies:
     """A float64 copy of a module, made on first use and when its weights change.
 
-    float64 results must not depend on how rows are batched (float32 matmuls
-    differ by ~1e-7 between batchings), so float64 input runs a float64
-    module. Holding the copy here, rather than converting the parameters at
+    For what stays in float64: the Jacobians of float64 input and the VAE's
+    ELBO. Holding the copy here, rather than converting the parameters at
     every call (or swapping them into the module, which another thread may be
     using), makes repeated float64 calls cheap and thread-safe. The copy is
     current with the module's weights as long as they change in place (see
@@ -117,11 +127,11 @@ def infer(
     """Run ``part`` of ``module`` on ``X`` in input units, batch by batch.
 
     Standardization is ``scaling``'s torch side, applied to each batch on the
-    device in the compute dtype (``X``'s: float32 or float64) into one reused
-    buffer; its inverse likewise. The output is preallocated with ``X``'s
-    dtype (float64 for ``"score"``) and filled under ``torch.inference_mode``,
-    in batches of :func:`batch_rows` rows: memory beyond input and output is
-    a few batches of about 2 MB.
+    device in ``X``'s dtype into one reused buffer; its inverse likewise. The
+    module runs in float32 (see the module's docstring). The output is
+    preallocated with ``X``'s dtype (float64 for ``"score"``) and filled under
+    ``torch.inference_mode``, in batches of :func:`batch_rows` rows: memory
+    beyond input and output is a few batches of about 2 MB.
 
     Parameters
     ----------
@@ -155,35 +165,44 @@ def infer(
         With ``X``'s dtype; float64 for the errors and scores.
     """
     dtype = X.dtype
-    compute = torch.float64 if dtype == np.float64 else torch.float32
+    # The module's own dtype; float64 input is standardized (and its errors
+    # taken) in float64 around it.
+    compute = torch.float32
+    exact = torch.float64 if dtype == np.float64 else torch.float32
     errors = part in ("score", "error", "feature_error")
-    fn = inference_fn(module, "autoencoder" if errors else part, dtype, copies)
+    fn = inference_fn(module, "autoencoder" if errors else part, np.float32, copies)
     n, width = X.shape
     batch_size = batch_size or batch_rows(max(width, len(scaling.mean_)))
     check = on_non_finite if part != "decoder" else None
     rows = max(min(n, batch_size), MIN_ROWS)
     buffer = torch.empty((rows, width), dtype=compute, device=device)
+    # float64 input: its standardized rows, before rounding to float32.
+    staged = buffer if exact == compute else torch.empty_like(buffer, dtype=exact)
     if part == "decoder":
-        destandardize = scaling.destandardizer(compute, device)
+        destandardize = scaling.destandardizer(exact, device)
         n_out = len(scaling.mean_)
 
-        def step(x):
-            return destandardize(fn(x))
+        def step(x, _):
+            return destandardize(fn(x).to(exact))
 
     else:
-        standardize = scaling.standardizer(compute, device)
+        standardize = scaling.standardizer(exact, device)
 
     if part == "encoder":
         n_out = fn.out.out_features
-        step = fn
+
+        def step(x, _):
+            return fn(x)
+
     elif errors:
         n_out = width if part == "feature_error" else None
         scale64 = torch.tensor(scaling.scale_, dtype=torch.float64, device=device)
 
-        def step(x):
+        def step(x, target):
             # float64 from here: squared errors of large-valued data overflow
             # float32 (values of 1e20 already do).
-            error = (fn(x) - x).double().mul_(scale64).square_()
+            error = fn(x).sub_(target) if exact == compute else fn(x).double() - target
+            error = error.double().mul_(scale64).square_()
             if part == "feature_error":
                 return error
             error = error.mean(dim=1)
@@ -207,11 +226,13 @@ def infer(
                 if part == "decoder":
                     x[:m].copy_(source)
                 else:
-                    standardize(source, out=x[:m])
-            total = x[:m].sum() if check is not None else None
+                    standardize(source, out=staged[:m])
+                    if staged is not buffer:
+                        x[:m].copy_(staged[:m])
+            total = staged[:m].sum() if check is not None else None
             # copy_ converts what autocast may have computed in a lower
             # precision to the output's dtype.
-            out_t[start : start + m].copy_(step(x)[:m])
+            out_t[start : start + m].copy_(step(x, staged[: len(x)])[:m])
             # Read after the copy, which waits for the device anyway: no
             # extra synchronization per batch on a GPU.
             if total is not None and not math.isfinite(total.item()):

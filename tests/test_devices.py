@@ -192,7 +192,7 @@ def test_cuda_pickle_loads_on_cpu_without_cuda():
 
 
 @pytest.mark.skipif(not HAS_MPS, reason="needs MPS")
-def test_mps_float64_input_runs_on_cpu():
+def test_mps_float64_input_runs_the_float32_network():
     X = _data(np.float32)
     ae = _fast(device="mps").fit(X)
     Z64 = ae.transform(X.astype(np.float64))

@@ -1,4 +1,4 @@
-"""Batched inference in input units, float64 for float64 input."""
+"""Batched inference in input units: the float32 module for every input dtype."""
 
 import numpy as np
 import pytest
@@ -27,28 +27,61 @@ def infer(module, part, X, *, mean, scale, batch_size, on_non_finite=None):
     )
 
 
+def _float32_module(module, part, x):
+    """``part`` of ``module`` on float64 rows, rounded to float32, all at once."""
+    fn = module if part == "autoencoder" else getattr(module, part)
+    with torch.inference_mode():
+        return fn(torch.from_numpy(x).float()).double().numpy()
+
+
 def test_infer_runs_in_batches_into_input_units():
     module = Autoencoder(3, 2, (4,)).eval()
-    X = np.random.RandomState(0).rand(10, 3)
+    X = np.random.RandomState(0).rand(40, 3)
     mean, scale = np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0, 2.0])
-    kw = dict(mean=mean, scale=scale, batch_size=4)
-    net = module
-    Z = infer(net, "encoder", X, **kw)
-    X_hat = infer(net, "decoder", Z, **kw)
-    scores = infer(net, "score", X, **kw)
-    m64 = Autoencoder(3, 2, (4,)).double()
-    m64.load_state_dict(module.state_dict())
-    with torch.no_grad():
-        expected_Z = m64.encoder(torch.from_numpy((X - mean) / scale)).numpy()
-        expected_X = m64.decoder(torch.from_numpy(expected_Z)).numpy() * scale + mean
+    kw = dict(mean=mean, scale=scale, batch_size=17)
+    Z = infer(module, "encoder", X, **kw)
+    X_hat = infer(module, "decoder", Z, **kw)
+    scores = infer(module, "score", X, **kw)
+    # float64 input: standardized in float64, the float32 module, float64
+    # out; the same bits as the module on all rows at once.
+    expected_Z = _float32_module(module, "encoder", (X - mean) / scale)
+    expected_X = _float32_module(module, "decoder", expected_Z) * scale + mean
     assert Z.dtype == X_hat.dtype == scores.dtype == np.float64
-    assert_allclose(Z, expected_Z, rtol=1e-12)
-    assert_allclose(X_hat, expected_X, rtol=1e-12)
-    assert_allclose(scores, -np.mean((X - expected_X) ** 2, axis=1), rtol=1e-10)
-    Z32 = infer(net, "encoder", X.astype(np.float32), **kw)
+    np.testing.assert_array_equal(Z, expected_Z)
+    np.testing.assert_array_equal(X_hat, expected_X)
+    # Errors against the float64 input, not its float32 rounding.
+    recon = _float32_module(module, "autoencoder", (X - mean) / scale) * scale + mean
+    assert_allclose(scores, -np.mean((X - recon) ** 2, axis=1), rtol=1e-12)
+    Z32 = infer(module, "encoder", X.astype(np.float32), **kw)
     assert Z32.dtype == np.float32
-    assert infer(net, "score", X.astype(np.float32), **kw).dtype == np.float64
+    assert infer(module, "score", X.astype(np.float32), **kw).dtype == np.float64
     assert_allclose(Z32, expected_Z, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("part", ["encoder", "score", "feature_error"])
+def test_results_do_not_depend_on_the_batching(dtype, part):
+    # What sklearn's subset and sample-order invariance checks ask (1e-7 and
+    # 1e-9): the same bits for a row alone, in any subset, in any order and
+    # under any batch size. Batches of 1 to 15 rows are padded to MIN_ROWS;
+    # without the padding, rows alone round differently (~1e-7).
+    module = Autoencoder(30, 4, (64, 32)).eval()
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 30).astype(dtype)
+    kw = dict(mean=np.zeros(30), scale=np.ones(30))
+    full = infer(module, part, X, batch_size=None, **kw)
+    for batch_size in (1, 7, 16, 100):
+        np.testing.assert_array_equal(
+            infer(module, part, X, batch_size=batch_size, **kw), full
+        )
+    rows = rng.permutation(300)[:50]
+    np.testing.assert_array_equal(
+        infer(module, part, X[rows], batch_size=None, **kw), full[rows]
+    )
+    for i in rows[:10]:
+        np.testing.assert_array_equal(
+            infer(module, part, X[i : i + 1], batch_size=None, **kw), full[i : i + 1]
+        )
 
 
 def test_inference_fn_runs_float64_without_touching_the_module():
@@ -112,20 +145,23 @@ def test_standardization_out_of_float32_range_subtracts_then_divides():
 
 
 def test_standardization_far_from_zero_keeps_the_input_precision():
-    # Data like timestamps: a mean 1e6 spreads away. float64 must stay exact
-    # (subtract, then divide); float32's fused pass must not lose more than
-    # the float32 input itself carries.
+    # Data like timestamps: a mean 1e6 spreads away. float64 input must be
+    # standardized exactly (subtract, then divide, in float64) before the
+    # float32 module; float32's fused pass must not lose more than the
+    # float32 input itself carries.
     net = _net()
     rng = np.random.RandomState(0)
     mean, scale = np.array([1.7e9, -3e8, 5e7]), np.array([1e3, 1e2, 50.0])
     X = mean + scale * rng.randn(64, 3)
     kw = dict(mean=mean, scale=scale, batch_size=16)
     Z64 = infer(net, "encoder", X, **kw)
+    np.testing.assert_array_equal(
+        Z64, _float32_module(net, "encoder", (X - mean) / scale)
+    )
     m64 = Autoencoder(3, 2, (4,)).double().eval()
     m64.load_state_dict(net.state_dict())
     with torch.inference_mode():
         exact = m64.encoder(torch.from_numpy((X - mean) / scale)).numpy()
-    assert_allclose(Z64, exact, rtol=0, atol=1e-14)
     X32 = X.astype(np.float32)
     with torch.inference_mode():
         carried = m64.encoder(
@@ -133,9 +169,11 @@ def test_standardization_far_from_zero_keeps_the_input_precision():
         ).numpy()
     Z32 = infer(net, "encoder", X32, **kw)
     # The float32 input is itself ~1e-7 * 1.7e9 / 1e3 ~ 0.2 off in units of
-    # the standardized data; the fused pass may add about as much.
+    # the standardized data; the fused pass may add about as much. The
+    # float64 input loses only the module's float32 rounding.
     reach = np.abs(carried - exact).max()
     assert np.abs(Z32 - exact).max() <= 3 * reach
+    assert np.abs(Z64 - exact).max() < 1e-6 < reach
 
 
 @pytest.mark.parametrize("part", ["encoder", "score"])

@@ -712,9 +712,10 @@ def test_a_format_1_1_file_loads_and_trains_on(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an older file loads silently
         ae = load(tmp_path / "model")
-    # Its batch normalization was torch's fused kernel: equal to rounding.
+    # Codes saved then from a float64 network; the float32 network gives them
+    # to its rounding (~1e-7 of the largest code).
     expected = np.load(data / "format-1.1-codes.npy")
-    np.testing.assert_allclose(ae.transform(X), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ae.transform(X), expected, rtol=0, atol=1e-6)
     saved = json.loads((data / "format-1.1" / JSON_FILE).read_text())
     assert ae.loss_curve_ == saved["fitted"]["loss_curve_"]
     optimizer = ae.net_.optimizer_
