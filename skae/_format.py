@@ -34,6 +34,8 @@ ESTIMATORS = {
 }
 
 JSON_FILE = "skae.json"
+WEIGHTS_FILE = "weights.safetensors"
+TRAINING_FILE = "training.safetensors"
 TUPLE_TAG = "__tuple__"
 
 

@@ -40,16 +40,11 @@ from safetensors.torch import save as save_bytes
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
-from . import _devices, _format, _inference, _net, _training
-from ._checks import hidden_sizes
+from . import _format, _inference, _restore
+from ._format import FORMAT_VERSION, JSON_FILE, TRAINING_FILE, WEIGHTS_FILE
 from ._scaling import Scaling
 
 __all__ = ["load", "save"]
-
-from ._format import FORMAT_VERSION, JSON_FILE
-
-WEIGHTS_FILE = "weights.safetensors"
-TRAINING_FILE = "training.safetensors"
 
 _TOP_KEYS = {
     "format",
@@ -66,22 +61,6 @@ _TOP_KEYS = {
     "scheduler",
     "output_config",  # format 1.1
 }
-_FITTED_KEYS = {
-    "n_features_in_",
-    "feature_names_in_",
-    "n_components_",
-    "n_iter_",
-    "loss_curve_",
-    "n_restarts_",
-    "mean_",
-    "scale_",
-    "stop_reason_",  # format 1.2
-}
-_NET_KEYS = {"seed", "validate", "device"}
-_OPTIMIZER_KEYS = {"param_groups", "state"}
-# Settings of an optimizer that choose its implementation on this machine;
-# they are taken from the optimizer built at load time, not from the file.
-_IMPLEMENTATION_KEYS = {"fused", "foreach", "capturable", "differentiable"}
 
 
 def save(estimator, path):
@@ -280,7 +259,7 @@ def load(path):
     cls = _format.ESTIMATORS[doc["estimator"]]
     estimator = cls(**_format.decode_params(doc["params"], cls, ignored))
     estimator._validate_params()
-    fitted = _read_fitted(doc["fitted"], estimator, ignored)
+    fitted = _restore.read_fitted(doc["fitted"], estimator, ignored)
     tensors = _format.check_keys(
         doc["tensors"], {WEIGHTS_FILE, TRAINING_FILE}, "tensors", ignored=ignored
     )
@@ -290,16 +269,16 @@ def load(path):
     weights = _format.read_tensors(path, WEIGHTS_FILE, tensors[WEIGHTS_FILE], sha256)
     training = _format.read_tensors(path, TRAINING_FILE, tensors[TRAINING_FILE], sha256)
 
-    net = _rebuild_net(estimator, doc["net"], fitted["n_features_in_"], ignored)
+    net = _restore.rebuild_net(estimator, doc["net"], fitted["n_features_in_"], ignored)
     if _format.version(doc) < (1, 2):
-        _upgrade_optimizer_layout(doc, training, net)
-    _load_module(net.module_, weights)
+        _restore.upgrade_optimizer_layout(doc, training, net)
+    _restore.load_module(net.module_, weights)
     net.history_ = History(_format.read_history(doc["history"], fitted["n_iter_"]))
-    scheduler = _build_scheduler(net, doc["scheduler"])
-    _load_optimizer(net, doc["optimizer"], training, ignored)
+    scheduler = _restore.build_scheduler(net, doc["scheduler"])
+    _restore.load_optimizer(net, doc["optimizer"], training, ignored)
     if scheduler is not None:
         scheduler.load_state_dict(doc["scheduler"])
-    _load_generators(net, training, ignored, doc["net"]["device"])
+    _restore.load_generators(net, training, ignored, doc["net"]["device"])
     net.module_.eval()
     if ignored:
         warnings.warn(
@@ -387,225 +366,9 @@ def _same(a, b):
             return False  # treated as changed: the fitted value is saved
 
 
-def _read_fitted(doc, estimator, ignored):
-    """Return the fitted attributes described by ``doc``, checked."""
-    doc = _format.check_keys(
-        doc,
-        _FITTED_KEYS,
-        "fitted",
-        optional={"feature_names_in_", "stop_reason_"},
-        ignored=ignored,
-    )
-    n_features = _format.positive_int(doc, "n_features_in_")
-    n_components = _format.positive_int(doc, "n_components_")
-    if n_components > n_features or n_components != estimator.n_components:
-        raise ValueError(
-            f"{JSON_FILE}: fitted n_components_={n_components} does not match "
-            f"n_components={estimator.n_components} and "
-            f"n_features_in_={n_features}."
-        )
-    fitted = {
-        "n_features_in_": n_features,
-        "n_components_": n_components,
-        "n_iter_": _format.non_negative_int(doc, "n_iter_"),
-        "loss_curve_": _format.float_list(doc, "loss_curve_"),
-        "n_restarts_": _format.non_negative_int(doc, "n_restarts_"),
-        "stop_reason_": _format.one_of(
-            doc, "stop_reason_", _training.STOP_REASONS, default="max_iter"
-        ),
-        "mean_": _format.float64_array(doc, "mean_", n_features),
-        "scale_": _format.float64_array(doc, "scale_", n_features),
-    }
-    if "feature_names_in_" in doc:
-        names = doc["feature_names_in_"]
-        if (
-            not isinstance(names, list)
-            or len(names) != n_features
-            or not all(isinstance(n, str) for n in names)
-        ):
-            raise ValueError(
-                f"{JSON_FILE}: feature_names_in_ must be a list of "
-                f"{n_features} strings."
-            )
-        fitted["feature_names_in_"] = np.asarray(names, dtype=object)
-    return fitted
-
-
-def _rebuild_net(estimator, doc, n_features, ignored):
-    """Build and initialize the net as ``fit`` did; the weights come later."""
-    doc = _format.check_keys(doc, _NET_KEYS, "net", ignored=ignored)
-    seed, validate = doc["seed"], doc["validate"]
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"{JSON_FILE}: net seed must be an int >= 0; got {seed!r}.")
-    if not isinstance(validate, bool):
-        raise ValueError(f"{JSON_FILE}: net validate must be a bool; got {validate!r}.")
-    device = _devices.loading_device(estimator.device)
-    hidden = hidden_sizes(estimator.hidden_layer_sizes)
-    net = _net.build_net(
-        {**estimator.get_params(), "hidden_layer_sizes": hidden},
-        n_features=n_features,
-        n_components=estimator.n_components,
-        seed=seed,
-        device=device,
-        validate=validate,
-        module=estimator._module,
-    )
-    return net.initialize()
-
-
-def _load_module(module, weights):
-    """Copy ``weights`` into ``module`` after checking names, dtypes and shapes."""
-    own = module.state_dict()
-    _format.check_tensor_names(
-        WEIGHTS_FILE, set(weights), set(own), "the network its parameters describe"
-    )
-    for key, target in own.items():
-        _format.check_tensor(
-            WEIGHTS_FILE,
-            key,
-            weights[key],
-            _format.dtype_name(target.dtype),
-            target.shape,
-        )
-    module.load_state_dict(weights, strict=True)
-
-
-def _load_optimizer(net, doc, training, ignored):
-    """Restore the optimizer's state (moments, step counts, learning rate)."""
-    doc = _format.check_keys(doc, _OPTIMIZER_KEYS, "optimizer", ignored=ignored)
-    current = net.optimizer_.state_dict()
-    groups = doc["param_groups"]
-    if not isinstance(groups, list) or len(groups) != len(current["param_groups"]):
-        raise ValueError(
-            f"{JSON_FILE}: optimizer param_groups do not match the optimizer of "
-            f"solver={net.optimizer.__name__!r}."
-        )
-    param_groups = []
-    for saved, own in zip(groups, current["param_groups"], strict=True):
-        if not isinstance(saved, dict):
-            raise ValueError(f"{JSON_FILE}: optimizer param_groups must hold objects.")
-        # Start from this torch's settings, so that a key added by another
-        # torch version gets its default; the implementation flags stay ours.
-        group = dict(own)
-        for key in set(saved) - _IMPLEMENTATION_KEYS - {"params"}:
-            value = saved[key]
-            group[key] = tuple(value) if isinstance(value, list) else value
-        param_groups.append(group)
-
-    scalars = doc["state"]
-    if not isinstance(scalars, dict):
-        raise ValueError(f"{JSON_FILE}: optimizer state must be a JSON object.")
-    shapes = [p.shape for group in net.optimizer_.param_groups for p in group["params"]]
-    state = {}
-    entries = [(k, v) for k, v in training.items() if k.startswith("optimizer.")]
-    entries += list(scalars.items())
-    for name, value in entries:
-        parts = name.split(".")
-        if len(parts) != 3 or parts[0] != "optimizer" or not parts[1].isdigit():
-            raise ValueError(f"{TRAINING_FILE}: unexpected optimizer entry {name!r}.")
-        index = int(parts[1])
-        if index >= len(shapes):
-            raise ValueError(
-                f"{TRAINING_FILE}: optimizer entry {name!r} refers to parameter "
-                f"{index}, but the network has {len(shapes)} parameters."
-            )
-        if (
-            isinstance(value, torch.Tensor)
-            and value.dim()
-            and value.shape != shapes[index]
-        ):
-            raise ValueError(
-                f"{TRAINING_FILE}: tensor {name!r} has shape {tuple(value.shape)}, "
-                f"but its parameter has shape {tuple(shapes[index])}."
-            )
-        state.setdefault(index, {})[parts[2]] = value
-    net.optimizer_.load_state_dict({"state": state, "param_groups": param_groups})
-
-
-def _upgrade_optimizer_layout(doc, training, net):
-    """Map the training state of a format < 1.2 file onto today's optimizer.
-
-    Until format 1.2 the optimizer had one parameter group over
-    ``module.parameters()``; now ``alpha`` is weight decay on a group of the
-    weight matrices, beside a group of the other parameters. The saved
-    settings (learning rate, betas, ...) go to every group, each group keeps
-    its own weight decay, the per-parameter state is renumbered, and the
-    scheduler's per-group lists are repeated for each group. ``doc`` and
-    ``training`` are changed in place.
-    """
-    (saved,) = doc["optimizer"]["param_groups"] or [{}]
-    groups = net.optimizer_.param_groups
-    keep = {"weight_decay", "decay"}
-    doc["optimizer"]["param_groups"] = [
-        {
-            **{k: v for k, v in saved.items() if k not in keep},
-            **{k: g[k] for k in keep if k in g},
-        }
-        for g in groups
-    ]
-    order = {id(p): i for i, p in enumerate(p for g in groups for p in g["params"])}
-    new_index = [order[id(p)] for p in net.module_.parameters()]
-
-    def renumber(name):
-        prefix, index, key = name.split(".")
-        return f"{prefix}.{new_index[int(index)]}.{key}"
-
-    for store in (training, doc["optimizer"]["state"]):
-        moved = {renumber(k): v for k, v in store.items() if k.startswith("optimizer.")}
-        for name in [k for k in store if k.startswith("optimizer.")]:
-            del store[name]
-        store.update(moved)
-    scheduler = doc.get("scheduler")
-    if isinstance(scheduler, dict):
-        for key, value in scheduler.items():
-            if isinstance(value, list) and len(value) == 1:
-                scheduler[key] = value * len(groups)
-
-
 def _scheduler_state(net):
     """The torch scheduler's state (plain numbers), or None without one."""
     scheduler = net.lr_scheduler()
     if scheduler is None:
         return None
     return _format.jsonable(scheduler.state_dict(), "scheduler")
-
-
-def _build_scheduler(net, state):
-    """Build the net's torch scheduler for :meth:`load_state_dict`, or None.
-
-    Built before the optimizer's state is loaded, because a scheduler's
-    constructor takes one step that changes the learning rate.
-    """
-    if state is None:
-        return None
-    if not isinstance(state, dict):
-        raise ValueError(f"{JSON_FILE}: scheduler must be a JSON object or null.")
-    scheduler = net.lr_scheduler(rebuild=True)
-    if scheduler is None:
-        raise ValueError(
-            f"{JSON_FILE}: a scheduler state is saved, but the parameters "
-            "say lr_schedule='constant'."
-        )
-    return scheduler
-
-
-def _load_generators(net, training, ignored, saved_device):
-    roles = set(net.get_rng_states())
-    expected = {f"rng.{role}" for role in roles}
-    found = {k for k in training if k.startswith("rng.")}
-    # The module's generator lives on the training device: a CUDA state means
-    # nothing to a CPU generator (a model loaded on CPU draws its dropout
-    # masks afresh from its seed). Files of format < 1.2 hold none.
-    moved = torch.device(str(saved_device)).type != torch.device(net.device).type
-    if "rng.module" not in found or moved:
-        expected.discard("rng.module")
-        roles.discard("module")
-        found.discard("rng.module")
-    if ignored is not None:  # a newer minor version may add generators
-        ignored.extend(sorted(found - expected))
-        found &= expected
-    _format.check_tensor_names(TRAINING_FILE, found, expected, "the saved network")
-    try:
-        net.set_rng_states({role: training[f"rng.{role}"] for role in roles})
-    except RuntimeError as exc:
-        raise ValueError(f"{TRAINING_FILE}: invalid generator state: {exc}") from None
