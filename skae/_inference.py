@@ -166,9 +166,11 @@ def infer(
     """
     dtype = X.dtype
     # The module's own dtype; float64 input is standardized (and its errors
-    # taken) in float64 around it.
+    # taken) in float64 around it, on ``host``: the device itself, or the
+    # CPU for MPS, which has no float64.
     compute = torch.float32
     exact = torch.float64 if dtype == np.float64 else torch.float32
+    host = float64_device(device)
     errors = part in ("score", "error", "feature_error")
     fn = inference_fn(module, "autoencoder" if errors else part, np.float32, copies)
     n, width = X.shape
@@ -177,16 +179,18 @@ def infer(
     rows = max(min(n, batch_size), MIN_ROWS)
     buffer = torch.empty((rows, width), dtype=compute, device=device)
     # float64 input: its standardized rows, before rounding to float32.
-    staged = buffer if exact == compute else torch.empty_like(buffer, dtype=exact)
+    staged = buffer
+    if exact != compute:
+        staged = torch.empty((rows, width), dtype=exact, device=host)
     if part == "decoder":
-        destandardize = scaling.destandardizer(exact, device)
+        destandardize = scaling.destandardizer(exact, host)
         n_out = len(scaling.mean_)
 
         def step(x, _):
-            return destandardize(fn(x).to(exact))
+            return destandardize(fn(x).to(host, exact))
 
     else:
-        standardize = scaling.standardizer(exact, device)
+        standardize = scaling.standardizer(exact, staged.device)
 
     if part == "encoder":
         n_out = fn.out.out_features
@@ -196,13 +200,16 @@ def infer(
 
     elif errors:
         n_out = width if part == "feature_error" else None
-        scale64 = torch.tensor(scaling.scale_, dtype=torch.float64, device=device)
+        scale64 = torch.tensor(scaling.scale_, dtype=torch.float64, device=host)
 
         def step(x, target):
             # float64 from here: squared errors of large-valued data overflow
             # float32 (values of 1e20 already do).
-            error = fn(x).sub_(target) if exact == compute else fn(x).double() - target
-            error = error.double().mul_(scale64).square_()
+            if exact == compute:
+                error = (fn(x) - target).to(host, torch.float64)
+            else:
+                error = fn(x).to(host, torch.float64) - target
+            error = error.mul_(scale64).square_()
             if part == "feature_error":
                 return error
             error = error.mean(dim=1)
@@ -222,13 +229,13 @@ def infer(
                 # Contiguous and writable: torch.from_numpy warns on read-only
                 # arrays.
                 batch = np.require(X[start : start + m], requirements=["C", "W"])
-                source = torch.from_numpy(batch).to(device)
+                source = torch.from_numpy(batch)
                 if part == "decoder":
-                    x[:m].copy_(source)
+                    _load(x[:m], source)
                 else:
-                    standardize(source, out=staged[:m])
+                    standardize(source.to(staged.device), out=staged[:m])
                     if staged is not buffer:
-                        x[:m].copy_(staged[:m])
+                        _load(x[:m], staged[:m])
             total = staged[:m].sum() if check is not None else None
             # copy_ converts what autocast may have computed in a lower
             # precision to the output's dtype.
@@ -239,6 +246,15 @@ def infer(
                 check()
                 check = None
     return out
+
+
+def _load(x, rows):
+    """Copy ``rows`` into the module's float32 batch ``x``.
+
+    Across devices (float64 rows on the CPU for MPS), rounded to float32
+    first, on the rows' device.
+    """
+    x.copy_(rows if rows.device == x.device else rows.to(x.dtype))
 
 
 def scaled_error(module, data, max_rows=4096):

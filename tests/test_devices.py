@@ -193,11 +193,24 @@ def test_cuda_pickle_loads_on_cpu_without_cuda():
 
 @pytest.mark.skipif(not HAS_MPS, reason="needs MPS")
 def test_mps_float64_input_runs_the_float32_network():
+    # MPS has no float64: the float64 work (standardizing, errors, the
+    # inverse scaling) happens on the CPU around the network on the GPU.
     X = _data(np.float32)
     ae = _fast(device="mps").fit(X)
-    Z64 = ae.transform(X.astype(np.float64))
+    X64 = X.astype(np.float64)
+    Z64 = ae.transform(X64)
     assert Z64.dtype == np.float64
     np.testing.assert_allclose(ae.transform(X), Z64, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        ae.inverse_transform(Z64),
+        ae.inverse_transform(Z64.astype(np.float32)),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+    for rows in (X, X64):  # errors in float64, whatever the input's dtype
+        assert ae.score_samples(rows).dtype == np.float64
+    np.testing.assert_allclose(ae.score_samples(X), ae.score_samples(X64), rtol=1e-4)
+    assert ae.encoder_jacobian(X64[:3]).dtype == np.float64  # float64 copy, CPU
 
 
 def test_float64_copy_is_built_on_the_float64_device(monkeypatch):
