@@ -895,7 +895,7 @@ moves between rounds of {cfg["transform_round"]} calls).
 Largest |difference| between the two codes: {max_diff:.2g}.
 float64 input is standardized in float64 and runs the float32 network (its
 training dtype; batches padded to at least 16 rows make a row's result the
-same bits in any batch), then comes back as float64. The float64 plain-loop
+same bits in any batch with 1 or 2 threads), then comes back as float64. The float64 plain-loop
 row shows, for information, what running a float64 copy of the network
 instead would cost: the float64 / float32 GEMM rate of the first layer
 ({batch_rows(X_test.shape[1])}x256 @ 256x{HIDDEN[0]}) measured

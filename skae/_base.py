@@ -125,8 +125,8 @@ class BaseAutoencoder(
             Codes, with ``X``'s dtype.
         """
         X, data = self._fit(X, first=True, epochs=self.max_iter)
-        # float64 rows run the float64 model on float64 standardized rows, which
-        # training (in float32) did not keep.
+        # float64 rows are standardized again, in float64: training kept them
+        # standardized in float32, which may round differently.
         rows = data.preloaded() if X.dtype == np.float32 else None
         return self._infer("encoder", X, standardized=rows)
 
@@ -473,8 +473,6 @@ class BaseAutoencoder(
                 else:  # read in chunks, never whole
                     scan(X, estimator_name=name)
 
-        # A model pickled before the float64 copies were kept: one for the call.
-        copies = getattr(self, "_float64", None) or _inference.Float64Copies()
         with _runtime.num_threads(self.n_threads):
             return _inference.infer(
                 self.net_.module_,
@@ -482,7 +480,6 @@ class BaseAutoencoder(
                 X,
                 scaling=self._scaling,
                 device=self.net_.device,
-                copies=copies,
                 on_non_finite=on_non_finite,
                 standardized=standardized,
             )

@@ -16,6 +16,7 @@ import math
 import numpy as np
 import torch
 
+from ._devices import float64_device, move
 from ._scaling import chunks
 from ._sources import BlockArray, is_lazy, pieces, read_chunk
 
@@ -140,10 +141,12 @@ class LazyRows:
     batch (``pass_rows`` is None).
     """
 
-    def __init__(self, X, standardize, device):
+    def __init__(self, X, standardize, device, host=None):
         self.X = X
         self.standardize = standardize
         self.device = device
+        # Where ``standardize`` computes (the CPU for float64 rows on MPS).
+        self.host = device if host is None else host
         self.pass_rows = None
         if isinstance(X, BlockArray):
             n, p = X.shape
@@ -164,17 +167,18 @@ class LazyRows:
         out = None
         for positions, data in pieces(self.X, rows):
             # data is a fresh copy: standardized in place.
-            values = torch.from_numpy(data).to(self.device)
+            values = torch.from_numpy(data).to(self.host)
             values = self.standardize(values, out=values)
+            values = move(values, self.device, torch.float32)
             if positions is None:
-                return values.to(torch.float32)
+                return values
             if out is None:
                 out = torch.empty(
                     (len(rows), self.X.shape[1]),
                     dtype=torch.float32,
                     device=self.device,
                 )
-            out[torch.from_numpy(positions).to(self.device)] = values.to(torch.float32)
+            out[torch.from_numpy(positions).to(self.device)] = values
         if out is None:  # no rows
             out = torch.empty((0, self.X.shape[1]), device=self.device)
         return out
@@ -283,15 +287,19 @@ def prepare_rows(X, scaling, device):
     float32 tensor there.
     """
     dtype = torch.float64 if X.dtype == np.float64 else torch.float32
-    standardize = scaling.standardizer(dtype, device)
+    # float64 arithmetic where the device has none (MPS): on the CPU.
+    host = float64_device(device) if dtype == torch.float64 else torch.device(device)
+    standardize = scaling.standardizer(dtype, host)
     if is_lazy(X):
-        return Rows(LazyRows(X, standardize, device))
+        return Rows(LazyRows(X, standardize, device, host))
     data = torch.empty(X.shape, dtype=torch.float32, device=device)
     for rows in chunks(*X.shape):
         # Writable: torch warns on read-only arrays (a DataFrame's values
         # under pandas' copy-on-write are), though it only reads this one.
         chunk = np.require(read_chunk(X, rows), requirements=["W"])
-        data[rows] = standardize(torch.from_numpy(chunk).to(device))
+        values = standardize(torch.from_numpy(chunk).to(host))
+        same = values.device == data.device
+        data[rows] = values if same else move(values, data.device, data.dtype)
     return Rows(data)
 
 

@@ -108,10 +108,26 @@ def loading_device(device):
     return torch.device("cpu")
 
 
+def move(t, device, dtype=None):
+    """``t`` on ``device`` and in ``dtype`` (None: its own).
+
+    Across devices, a conversion to float64 happens after the move and any
+    other before it: MPS holds no float64, and copies out of MPS cannot
+    change the dtype on the way (torch 2.13 raises, 2.14 writes nothing).
+    """
+    device = torch.device(device)
+    if dtype is None or t.dtype == dtype or t.device == device:
+        return t.to(device=device, dtype=dtype)
+    if dtype == torch.float64:
+        return t.to(device).to(dtype)
+    return t.to(dtype).to(device)
+
+
 def float64_device(device):
     """Where float64 arithmetic runs for a model on ``device``.
 
-    MPS has no float64: float64 input is computed on CPU there.
+    MPS has no float64: float64 numbers (standardized float64 rows, errors,
+    the float64 copy of the module) live on the CPU there.
     """
     device = torch.device(device)
     return torch.device("cpu") if device.type == "mps" else device

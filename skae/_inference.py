@@ -4,9 +4,11 @@ The fitted module runs in float32, its training dtype, whatever the input's:
 float64 input is standardized in float64 (exact for data such as timestamps),
 the standardized batch is rounded to float32 for the module, and codes,
 reconstructions and errors come back as float64. Results do not depend on how
-rows are batched: rows do not interact in eval mode, and batches of fewer
-than ``MIN_ROWS`` rows are padded, so every row goes through the same matrix
-kernel (see ``MIN_ROWS``). A float64 copy of the module
+rows are batched on the CPU with 1 or 2 threads: rows do not interact in eval
+mode, and batches are padded (see ``MIN_ROWS``) so that every row goes
+through the same matrix kernel. With many threads, or on a GPU, whose
+libraries also choose kernels by shape, a row may differ between batchings
+in its last bits (~1e-7 relative). A float64 copy of the module
 (:class:`Float64Copies`) serves what stays in float64: the Jacobians of
 float64 input and the VAE's ELBO.
 
@@ -22,22 +24,32 @@ import numpy as np
 import torch
 
 from ._data import MIN_BATCH_ROWS
-from ._devices import float64_device
+from ._devices import float64_device, move
 
 #: Inference batches hold about this many elements (2 MB of float32 rows), so
 #: that a standardized batch is still in cache when the first layer reads it
 #: (measured: 2048 rows of 256 features run ~3 % faster than 4096).
 BATCH_ELEMENTS = 2**19
 
-#: Batches of fewer rows are padded to this many (zeros) before the module
-#: runs, for the reason of training's floor: torch's CPU matrix products of 1
-#: to 3 float32 rows (with 2 threads, up to 9) take another kernel, which
-#: rounds differently (~1e-7) from the one that larger batches take. Rows do
-#: not interact in eval mode, so the padding changes nothing but the kernel
-#: that runs, and a row's float32 result is then the same bits in any batch
-#: (checked for 1 to 3,000 rows, subsets and permutations, 1 and 2 threads);
-#: this is what lets float64 input run the float32 module.
+#: Batches are padded with zero rows to at least this many rows, and to a
+#: multiple of ``ROW_MULTIPLE``, before the module runs. torch's CPU matrix
+#: products pick their kernel by the number of rows: with 1 or 2 threads,
+#: batches of 1 to 11 rows take other kernels than larger ones, which round
+#: differently (~1e-7 relative). Rows do not interact in eval mode, so the
+#: padding changes nothing but the kernel that runs, and a row's float32
+#: result is then the same bits in any batch with 1 or 2 threads (tested: 1
+#: to 300 rows, subsets, permutations, single rows). This is what lets
+#: float64 input run the float32 module under sklearn's invariance checks.
+#: With 16 or more threads some layer shapes also switch kernels at larger
+#: sizes: multiples of 8 avoid most of those (sizes such as 17-19 and 25-27
+#: rows), not all (a 10-100-10 network still differs by batch size there).
 MIN_ROWS = MIN_BATCH_ROWS
+ROW_MULTIPLE = 8
+
+
+def padded_rows(m):
+    """Rows a batch of ``m`` rows is padded to (see ``MIN_ROWS``)."""
+    return max(MIN_ROWS, -(-m // ROW_MULTIPLE) * ROW_MULTIPLE)
 
 
 def _versions(module):
@@ -119,7 +131,6 @@ def infer(
     *,
     scaling,
     device,
-    copies,
     on_non_finite=None,
     standardized=None,
     batch_size=None,
@@ -145,13 +156,13 @@ def infer(
         each entry.
     scaling : Scaling
     device : torch.device or str
-    copies : Float64Copies
     on_non_finite : callable or None
-        With ``"encoder"`` or ``"score"``: called with no argument when a
-        standardized batch holds NaN or inf (seen from its sum, taken while
-        the batch is in cache: cheaper than a separate pass over ``X``). It
-        should raise the user-facing error; if it returns (finite ``X`` whose
-        standardized values overflow), checking stops. None: no check.
+        Except with ``"decoder"``: called with no argument when a
+        standardized float32 batch holds NaN or inf (seen from its sum, taken
+        while the batch is in cache: cheaper than a separate pass over
+        ``X``). It should raise the user-facing error; if it returns (finite
+        ``X`` whose standardized values overflow float32), a ValueError says
+        so. None: no check.
     standardized : Tensor or None
         With ``"encoder"`` and float32 ``X``: ``X`` already standardized by
         ``scaling`` on the device (what ``fit`` trained on); its batches are
@@ -172,11 +183,11 @@ def infer(
     exact = torch.float64 if dtype == np.float64 else torch.float32
     host = float64_device(device)
     errors = part in ("score", "error", "feature_error")
-    fn = inference_fn(module, "autoencoder" if errors else part, np.float32, copies)
+    fn = inference_fn(module, "autoencoder" if errors else part, np.float32, None)
     n, width = X.shape
     batch_size = batch_size or batch_rows(max(width, len(scaling.mean_)))
     check = on_non_finite if part != "decoder" else None
-    rows = max(min(n, batch_size), MIN_ROWS)
+    rows = padded_rows(min(n, batch_size))
     buffer = torch.empty((rows, width), dtype=compute, device=device)
     # float64 input: its standardized rows, before rounding to float32.
     staged = buffer
@@ -187,7 +198,7 @@ def infer(
         n_out = len(scaling.mean_)
 
         def step(x, _):
-            return destandardize(fn(x).to(host, exact))
+            return destandardize(move(fn(x), host, exact))
 
     else:
         standardize = scaling.standardizer(exact, staged.device)
@@ -206,9 +217,9 @@ def infer(
             # float64 from here: squared errors of large-valued data overflow
             # float32 (values of 1e20 already do).
             if exact == compute:
-                error = (fn(x) - target).to(host, torch.float64)
+                error = move(fn(x) - target, host, torch.float64)
             else:
-                error = fn(x).to(host, torch.float64) - target
+                error = move(fn(x), host, torch.float64) - target
             error = error.mul_(scale64).square_()
             if part == "feature_error":
                 return error
@@ -220,9 +231,8 @@ def infer(
     with torch.inference_mode():
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
-            x = buffer[: max(m, MIN_ROWS)]
-            if m < MIN_ROWS:
-                x[m:].zero_()
+            x = buffer[: padded_rows(m)]
+            x[m:].zero_()
             if standardized is not None:
                 x[:m].copy_(standardized[start : start + m])
             else:
@@ -236,15 +246,22 @@ def infer(
                     standardize(source.to(staged.device), out=staged[:m])
                     if staged is not buffer:
                         _load(x[:m], staged[:m])
-            total = staged[:m].sum() if check is not None else None
-            # copy_ converts what autocast may have computed in a lower
-            # precision to the output's dtype.
-            out_t[start : start + m].copy_(step(x, staged[: len(x)])[:m])
+            # The float32 batch: float64 values beyond float32's range are
+            # infinite here.
+            total = x[:m].sum() if check is not None else None
+            # Converts what autocast may have computed in a lower precision
+            # to the output's dtype.
+            out_t[start : start + m].copy_(move(step(x, staged[: len(x)])[:m], "cpu"))
             # Read after the copy, which waits for the device anyway: no
             # extra synchronization per batch on a GPU.
             if total is not None and not math.isfinite(total.item()):
                 check()
-                check = None
+                raise ValueError(
+                    "X has values too large for the network once standardized "
+                    "(beyond float32's range, about 3.4e38, in units of scale_). "
+                    "Rescale X, e.g. divide it by a large constant, and fit "
+                    "again."
+                )
     return out
 
 
@@ -254,7 +271,7 @@ def _load(x, rows):
     Across devices (float64 rows on the CPU for MPS), rounded to float32
     first, on the rows' device.
     """
-    x.copy_(rows if rows.device == x.device else rows.to(x.dtype))
+    x.copy_(rows if rows.device == x.device else move(rows, x.device, x.dtype))
 
 
 def scaled_error(module, data, max_rows=4096):

@@ -225,6 +225,7 @@ def build_scheduler(net, state):
 
 
 def load_generators(net, training, ignored, saved_device):
+    """Restore the random generators' states (batch order, split, dropout)."""
     roles = set(net.get_rng_states())
     expected = {f"rng.{role}" for role in roles}
     found = {k for k in training if k.startswith("rng.")}

@@ -17,7 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _runtime, _vae_module
+from . import _devices, _runtime, _vae_module
 from ._base import BaseAutoencoder
 from ._estimator import AutoencoderTransformer
 
@@ -222,7 +222,8 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
             raise ValueError(
                 f"n_draws must be a positive integer; got n_draws={n_draws!r}."
             )
-        device = torch.device(self.net_.device)
+        # Where the float64 copy of the network lives (the CPU for MPS).
+        device = _devices.float64_device(self.net_.device)
         seed = int(_generator(random_state).integers(2**31))
         generator = torch.Generator(device=device).manual_seed(seed)
         module = self._float64.get(self.net_.module_)

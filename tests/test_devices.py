@@ -8,7 +8,7 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from skae import AutoencoderTransformer
+from skae import AutoencoderTransformer, VariationalAutoencoderTransformer
 from skae._devices import float64_device, parse_device, resolve_device
 from skae.persistence import load, save
 
@@ -211,6 +211,17 @@ def test_mps_float64_input_runs_the_float32_network():
         assert ae.score_samples(rows).dtype == np.float64
     np.testing.assert_allclose(ae.score_samples(X), ae.score_samples(X64), rtol=1e-4)
     assert ae.encoder_jacobian(X64[:3]).dtype == np.float64  # float64 copy, CPU
+
+
+@pytest.mark.skipif(not HAS_MPS, reason="needs MPS")
+def test_mps_fit_of_float64_rows_and_the_elbo():
+    # float64 rows are standardized on the CPU, then trained on MPS; the ELBO
+    # runs the float64 copy on the CPU.
+    X = _data()
+    vae = VariationalAutoencoderTransformer(
+        n_components=2, hidden_layer_sizes=(4,), max_iter=2, device="mps"
+    ).fit(X)
+    assert np.isfinite(vae.elbo(X, random_state=0)).all()
 
 
 def test_float64_copy_is_built_on_the_float64_device(monkeypatch):

@@ -21,7 +21,6 @@ def infer(module, part, X, *, mean, scale, batch_size, on_non_finite=None):
         X,
         scaling=scaling,
         device="cpu",
-        copies=Float64Copies(),
         on_non_finite=on_non_finite,
         batch_size=batch_size,
     )
@@ -58,30 +57,35 @@ def test_infer_runs_in_batches_into_input_units():
     assert_allclose(Z32, expected_Z, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("part", ["encoder", "score", "feature_error"])
-def test_results_do_not_depend_on_the_batching(dtype, part):
+@pytest.mark.parametrize("layout", [(30, 4, (64, 32)), (10, 2, (100,))])
+def test_results_do_not_depend_on_the_batching(layout, part, dtype, threads):
     # What sklearn's subset and sample-order invariance checks ask (1e-7 and
     # 1e-9): the same bits for a row alone, in any subset, in any order and
-    # under any batch size. Batches of 1 to 15 rows are padded to MIN_ROWS;
-    # without the padding, rows alone round differently (~1e-7).
-    module = Autoencoder(30, 4, (64, 32)).eval()
+    # under any batch size, with 1 and 2 threads. Batches are padded (to 16
+    # rows or more); without the padding, batches of a few rows round
+    # differently (~1e-7).
+    n_features, n_components, hidden = layout
+    module = Autoencoder(n_features, n_components, hidden).eval()
     rng = np.random.RandomState(0)
-    X = rng.randn(300, 30).astype(dtype)
-    kw = dict(mean=np.zeros(30), scale=np.ones(30))
+    X = rng.randn(300, n_features).astype(dtype)
+    kw = dict(mean=np.zeros(n_features), scale=np.ones(n_features))
+    torch.set_num_threads(threads)  # the autouse fixture puts 1 back
     full = infer(module, part, X, batch_size=None, **kw)
-    for batch_size in (1, 7, 16, 100):
+    for batch_size in (1, 7, 17, 100):
         np.testing.assert_array_equal(
             infer(module, part, X, batch_size=batch_size, **kw), full
+        )
+    for n in range(1, 41):
+        np.testing.assert_array_equal(
+            infer(module, part, X[:n], batch_size=None, **kw), full[:n]
         )
     rows = rng.permutation(300)[:50]
     np.testing.assert_array_equal(
         infer(module, part, X[rows], batch_size=None, **kw), full[rows]
     )
-    for i in rows[:10]:
-        np.testing.assert_array_equal(
-            infer(module, part, X[i : i + 1], batch_size=None, **kw), full[i : i + 1]
-        )
 
 
 def test_inference_fn_runs_float64_without_touching_the_module():
@@ -184,10 +188,11 @@ def test_non_finite_batches_call_back_once(part):
     infer(net, part, X, on_non_finite=lambda: calls.append(1), **kw)
     assert calls == []
     X[[1, 9], 0] = [np.nan, np.inf]  # first and last batch
-    out = infer(net, part, X, on_non_finite=lambda: calls.append(1), **kw)
-    # The callback decides; when it returns, checking stops.
+    # The callback decides first; when it returns (it found X finite: the
+    # standardized values overflow float32), the overflow is the error.
+    with pytest.raises(ValueError, match="too large for the network"):
+        infer(net, part, X, on_non_finite=lambda: calls.append(1), **kw)
     assert calls == [1]
-    assert not np.isfinite(out[1]).all() and np.isfinite(out[4:8]).all()
 
     def raise_error():
         raise ValueError("not finite")

@@ -102,6 +102,16 @@ def test_non_finite_at_inference(fitted, value, match, method):
     _assert_unchanged(fitted, X, before)
 
 
+@pytest.mark.parametrize("method", ["transform", "score", "score_samples"])
+def test_values_beyond_float32_at_inference_are_a_clear_error(fitted, method):
+    # Finite float64 rows that overflow the float32 network once
+    # standardized: an error naming the cause, not codes of NaN.
+    X = _data().astype(np.float64)
+    X[3, 1] = 1e300
+    with pytest.raises(ValueError, match="too large for the network"):
+        getattr(fitted, method)(X)
+
+
 @pytest.mark.parametrize(
     "value, match", [(np.nan, "contains NaN"), (np.inf, "contains infinity")]
 )
