@@ -12,11 +12,13 @@ eval mode it reads the mean. The KL term of the objective reads ``mean`` and
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
 from ._modules import Autoencoder, Output
 from ._objective import kl_divergence
+from ._sources import read_chunk
 
 
 class VariationalAutoencoder(Autoencoder):
@@ -97,8 +99,14 @@ def log_likelihood(x, logits, activation, loss):
     return -(error * error).sum(dim=1) - 0.5 * x.shape[1] * math.log(math.pi)
 
 
-def elbo(module, X, *, scaling, loss, n_draws, generator, device, batch_size=None):
-    """Per-row evidence lower bound of ``X`` (float64 rows), in input units.
+def elbo(
+    module, X, *, scaling, loss, n_draws, generator, device, check, batch_size=None
+):
+    """Per-row evidence lower bound of ``X``, in input units.
+
+    ``X`` is an array or an adapter of :mod:`skae._sources` (sparse,
+    out-of-core), read a dense float64 batch at a time; ``check`` is called
+    on each batch before it is used (it raises on NaN or infinity).
 
     ``E_q[log p(x | z)] - KL(q(z | x) || N(0, I))``, the expectation estimated
     from ``n_draws`` draws per row (from ``generator``), minus
@@ -113,7 +121,9 @@ def elbo(module, X, *, scaling, loss, n_draws, generator, device, batch_size=Non
     out = torch.empty(n, dtype=torch.float64)
     with torch.no_grad():
         for start in range(0, n, batch_size):
-            x = torch.as_tensor(X[start : start + batch_size], device=device)
+            batch = read_chunk(X, slice(start, start + batch_size), np.float64)
+            check(batch)
+            x = torch.as_tensor(batch, device=device)
             u = standardize(x)
             mean, log_var = module.posterior(u)
             # All draws of the batch in one pass: n_draws copies of its rows.

@@ -8,6 +8,7 @@ Its parameters are the plain estimator's, documented there once: the class
 docstring copies their entries from it at import time.
 """
 
+import functools
 import re
 from numbers import Integral, Real
 
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import assert_all_finite, check_is_fitted
 
 from . import _devices, _runtime, _vae_module
 from ._base import BaseAutoencoder
@@ -186,8 +187,8 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to evaluate.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Rows to evaluate (any input ``transform`` takes).
 
         n_draws : int, default=10
             Draws from each row's posterior for the expectation.
@@ -213,7 +214,8 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
         (5,)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        # Dense, sparse or out-of-core, read batch by batch as transform does.
+        X = self._validate_rows(X)
         if (
             not isinstance(n_draws, Integral)
             or isinstance(n_draws, bool)
@@ -227,6 +229,7 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
         seed = int(_generator(random_state).integers(2**31))
         generator = torch.Generator(device=device).manual_seed(seed)
         module = self._float64.get(self.net_.module_)
+        name = type(self).__name__
         with _runtime.num_threads(self.n_threads):
             return _vae_module.elbo(
                 module,
@@ -236,6 +239,9 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
                 n_draws=int(n_draws),
                 generator=generator,
                 device=device,
+                check=functools.partial(
+                    assert_all_finite, input_name="X", estimator_name=name
+                ),
             )
 
 

@@ -150,6 +150,11 @@ def test_bad_input_is_refused(vae):
         vae.elbo(np.zeros((2, 64)), n_draws=0)
     with pytest.raises(ValueError, match="X has 3 features.*expecting 64"):
         vae.elbo(np.zeros((2, 3)))
+    for bad in (np.nan, np.inf):
+        X = np.zeros((2, 64))
+        X[1, 5] = bad
+        with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
+            vae.elbo(X)
     with pytest.raises(InvalidParameterError, match=r"'beta' parameter .*\[0"):
         VariationalAutoencoderTransformer(beta=-1.0).fit(np.zeros((4, 3)))
 
@@ -159,3 +164,16 @@ def test_init_pca_is_refused_before_training(digits):
     with pytest.raises(ValueError, match="init='pca'.*Variational.*init='auto'"):
         vae.fit(digits)
     assert not hasattr(vae, "net_")
+
+
+def test_elbo_of_sparse_and_out_of_core_rows_is_that_of_the_dense_rows(vae, digits):
+    # The inputs transform takes, read a batch at a time.
+    import scipy.sparse as sp
+
+    X = digits[:50]
+    expected = vae.elbo(X, random_state=0)
+    for rows in (sp.csr_matrix(X), sp.csc_array(X), X.astype(np.float32)):
+        np.testing.assert_array_equal(vae.elbo(rows, random_state=0), expected)
+    dask_array = pytest.importorskip("dask.array")
+    rows = dask_array.from_array(X, chunks=(16, 64))
+    np.testing.assert_array_equal(vae.elbo(rows, random_state=0), expected)
