@@ -24,6 +24,7 @@ from scipy import linalg
 from scipy.linalg import blas
 from sklearn.decomposition import PCA
 
+from ._devices import move
 from ._scaling import CHUNK_ELEMENTS
 from ._tying import TiedLinear
 
@@ -50,7 +51,7 @@ def pca_of_rows(rows, n_components, random_state):
     """
     data = rows.preloaded()
     if data is not None and data.shape[1] > MAX_COVARIANCE_FEATURES:
-        X = data.detach().to("cpu", torch.float64).numpy()
+        X = move(data.detach(), "cpu", torch.float64).numpy()
         pca = PCA(n_components, random_state=random_state).fit(X)
         return pca.mean_, pca.components_
     return _covariance_pca(rows, n_components)
@@ -70,7 +71,7 @@ def _covariance_pca(rows, n_components):
     gram = np.zeros((p, p), order="F")
     for start in range(0, n, step):
         batch = rows.take(torch.arange(start, min(n, start + step)))
-        batch = batch.detach().to("cpu", torch.float64).numpy()
+        batch = move(batch.detach(), "cpu", torch.float64).numpy()
         total += batch.sum(axis=0)
         # batch.T is Fortran-ordered: gram += batch.T @ batch, no copy.
         gram = blas.dsyrk(1.0, batch.T, beta=1.0, c=gram, overwrite_c=True)
@@ -102,9 +103,12 @@ def anchor_to_pca(module, rows, random_state=None):
     with torch.no_grad():
         P = torch.as_tensor(components, dtype=torch.float64)
         m = torch.as_tensor(mean, dtype=torch.float64)
-        like = {"dtype": weight.dtype, "device": weight.device}
-        encoder.weight.copy_(P.to(**like))
-        encoder.bias.copy_((-(P @ m)).to(**like))
+
+        def like(t):
+            return move(t, weight.device, weight.dtype)
+
+        encoder.weight.copy_(like(P))
+        encoder.bias.copy_(like(-(P @ m)))
         if not isinstance(decoder, TiedLinear):  # tied: P^T is the encoder's P
-            decoder.weight.copy_(P.T.to(**like))
-        decoder.bias.copy_(m.to(**like))
+            decoder.weight.copy_(like(P.T))
+        decoder.bias.copy_(like(m))

@@ -283,8 +283,9 @@ def prepare_rows(X, scaling, device):
 
     A lazy source (:func:`~skae._sources.is_lazy`) is read batch by batch,
     never copied whole; any other array is standardized chunk by chunk, in
-    ``X``'s dtype on ``device`` (the arithmetic of inference), into one
-    float32 tensor there.
+    ``X``'s dtype (the arithmetic of inference), on ``device`` (float64 rows
+    on the CPU for MPS, which has no float64), into one float32 tensor on
+    ``device``.
     """
     dtype = torch.float64 if X.dtype == np.float64 else torch.float32
     # float64 arithmetic where the device has none (MPS): on the CPU.

@@ -41,8 +41,9 @@ BATCH_ELEMENTS = 2**19
 #: to 300 rows, subsets, permutations, single rows). This is what lets
 #: float64 input run the float32 module under sklearn's invariance checks.
 #: With 16 or more threads some layer shapes also switch kernels at larger
-#: sizes: multiples of 8 avoid most of those (sizes such as 17-19 and 25-27
-#: rows), not all (a 10-100-10 network still differs by batch size there).
+#: sizes: multiples of 8 avoid some of those (sizes such as 17-19 and 25-27
+#: rows), not all (with 4 or more threads, a 10-100-2 autoencoder rounds
+#: batches of 16 and 300 rows differently, ~1e-7: a threading threshold).
 MIN_ROWS = MIN_BATCH_ROWS
 ROW_MULTIPLE = 8
 
@@ -121,7 +122,8 @@ def inference_fn(module, part, dtype, copies):
 
 def batch_rows(width):
     """Rows per inference batch for rows of ``width`` numbers (in or out)."""
-    return max(256, BATCH_ELEMENTS // max(width, 1))
+    # A multiple of ROW_MULTIPLE: full batches need no padding.
+    return max(256, BATCH_ELEMENTS // max(width, 1)) // ROW_MULTIPLE * ROW_MULTIPLE
 
 
 def infer(
@@ -228,6 +230,7 @@ def infer(
 
     out = np.empty((n, n_out) if n_out else n, dtype=np.float64 if errors else dtype)
     out_t = torch.from_numpy(out)
+    x_finite = False  # whether check() found X itself finite
     with torch.inference_mode():
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
@@ -251,18 +254,27 @@ def infer(
             total = x[:m].sum() if check is not None else None
             # Converts what autocast may have computed in a lower precision
             # to the output's dtype.
-            out_t[start : start + m].copy_(move(step(x, staged[: len(x)])[:m], "cpu"))
+            out_t[start : start + m].copy_(_host(step(x, staged[: len(x)])[:m]))
             # Read after the copy, which waits for the device anyway: no
             # extra synchronization per batch on a GPU.
             if total is not None and not math.isfinite(total.item()):
-                check()
-                raise ValueError(
-                    "X has values too large for the network once standardized "
-                    "(beyond float32's range, about 3.4e38, in units of scale_). "
-                    "Rescale X, e.g. divide it by a large constant, and fit "
-                    "again."
-                )
+                if not x_finite:
+                    check()  # raises if X holds NaN or infinity
+                    x_finite = True
+                # The sum can overflow where no value does.
+                if not bool(torch.isfinite(x[:m]).all()):
+                    raise ValueError(
+                        "X has values too large for the network once "
+                        "standardized (beyond float32's range, about 3.4e38, in "
+                        "units of scale_). Rescale X, e.g. divide it by a large "
+                        "constant, and fit again."
+                    )
     return out
+
+
+def _host(t):
+    """``t`` where ``copy_`` into a CPU array can read it (not MPS, see ``move``)."""
+    return t.cpu() if t.device.type == "mps" else t
 
 
 def _load(x, rows):
@@ -294,5 +306,6 @@ def scaled_error(module, data, max_rows=4096):
         else:
             x = data.data.take(piece)
         with torch.inference_mode():
-            total += float((module(x) - x).double().square().sum())
+            error = move(module(x) - x, float64_device(x.device), torch.float64)
+            total += float(error.square().sum())
     return total / (len(positions) * data.data.shape[1])

@@ -27,6 +27,7 @@ import math
 import torch
 from scipy.special import stdtr
 
+from ._devices import float64_device, move
 from ._inference import scaled_error
 from .callbacks import _copy_state
 
@@ -43,7 +44,9 @@ def row_losses(net, rows):
     with torch.no_grad():
         for X, _ in net.get_iterator(rows, training=False):
             values = reconstruction.values(X, module.parts(X))
-            losses.append(values.double().mean(dim=1))
+            # float64 where the device has it (MPS has not: the CPU).
+            host = float64_device(values.device)
+            losses.append(move(values, host, torch.float64).mean(dim=1))
     return torch.cat(losses).cpu()
 
 
