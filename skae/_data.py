@@ -16,7 +16,7 @@ import math
 import numpy as np
 import torch
 
-from ._devices import float64_device, move
+from ._devices import copy_into, float64_device, move
 from ._scaling import chunks
 from ._sources import BlockArray, is_lazy, pieces, read_chunk
 
@@ -298,9 +298,7 @@ def prepare_rows(X, scaling, device):
         # Writable: torch warns on read-only arrays (a DataFrame's values
         # under pandas' copy-on-write are), though it only reads this one.
         chunk = np.require(read_chunk(X, rows), requirements=["W"])
-        values = standardize(torch.from_numpy(chunk).to(host))
-        same = values.device == data.device
-        data[rows] = values if same else move(values, data.device, data.dtype)
+        copy_into(data[rows], standardize(torch.from_numpy(chunk).to(host)))
     return Rows(data)
 
 

@@ -123,6 +123,16 @@ def move(t, device, dtype=None):
     return t.to(dtype).to(device)
 
 
+def copy_into(dst, src):
+    """``dst.copy_(src)``, through :func:`move` when MPS is on either side.
+
+    Elsewhere ``copy_`` converts dtype and device in one step.
+    """
+    if src.device != dst.device and "mps" in (src.device.type, dst.device.type):
+        src = move(src, dst.device, dst.dtype)
+    dst.copy_(src)
+
+
 def float64_device(device):
     """Where float64 arithmetic runs for a model on ``device``.
 

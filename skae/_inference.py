@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ._data import MIN_BATCH_ROWS
-from ._devices import float64_device, move
+from ._devices import copy_into, float64_device, move
 
 #: Inference batches hold about this many elements (2 MB of float32 rows), so
 #: that a standardized batch is still in cache when the first layer reads it
@@ -244,17 +244,17 @@ def infer(
                 batch = np.require(X[start : start + m], requirements=["C", "W"])
                 source = torch.from_numpy(batch)
                 if part == "decoder":
-                    _load(x[:m], source)
+                    copy_into(x[:m], source)
                 else:
                     standardize(source.to(staged.device), out=staged[:m])
                     if staged is not buffer:
-                        _load(x[:m], staged[:m])
+                        copy_into(x[:m], staged[:m])
             # The float32 batch: float64 values beyond float32's range are
             # infinite here.
             total = x[:m].sum() if check is not None else None
             # Converts what autocast may have computed in a lower precision
             # to the output's dtype.
-            out_t[start : start + m].copy_(_host(step(x, staged[: len(x)])[:m]))
+            copy_into(out_t[start : start + m], step(x, staged[: len(x)])[:m])
             # Read after the copy, which waits for the device anyway: no
             # extra synchronization per batch on a GPU.
             if total is not None and not math.isfinite(total.item()):
@@ -270,20 +270,6 @@ def infer(
                         "constant, and fit again."
                     )
     return out
-
-
-def _host(t):
-    """``t`` where ``copy_`` into a CPU array can read it (not MPS, see ``move``)."""
-    return t.cpu() if t.device.type == "mps" else t
-
-
-def _load(x, rows):
-    """Copy ``rows`` into the module's float32 batch ``x``.
-
-    Across devices (float64 rows on the CPU for MPS), rounded to float32
-    first, on the rows' device.
-    """
-    x.copy_(rows if rows.device == x.device else move(rows, x.device, x.dtype))
 
 
 def scaled_error(module, data, max_rows=4096):
