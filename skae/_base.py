@@ -1,18 +1,21 @@
 """The scikit-learn face shared by skae's autoencoders: fit, transform, scores.
 
-:class:`BaseAutoencoder` holds what every autoencoder estimator does the same
-way: validating input, scaling, building and training the skorch net through
-:mod:`skae._net` and :mod:`skae._training`, inference through
-:mod:`skae._inference`, and the warnings after training. A concrete estimator
-(:class:`~skae.AutoencoderTransformer`) adds its docstring, its parameters
-and their constraints.
+``fit`` is five calls, each going down one layer: validate the input and the
+parameters, load the rows (:mod:`skae._data`), build the net and start it
+at PCA (:mod:`skae._training.net`, :mod:`skae._nn`), train
+(:mod:`skae._training.loop`), and record the fitted attributes. A concrete
+estimator adds its docstring, parameters and constraints.
 """
 
 import copy
+import enum
+import inspect
+import os
 import sys
 import warnings
 
 import numpy as np
+import sklearn
 from sklearn import get_config
 from sklearn.base import (
     BaseEstimator,
@@ -20,31 +23,26 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import (
-    _data,
-    _devices,
-    _distributed,
-    _inference,
-    _modules,
-    _net,
-    _runtime,
-    _sources,
-    _training,
-)
-from ._advice import (
-    CONVERGENCE_MARGIN,
-    learned_nothing,
-    recent_gain,
-    remedies_for,
-)
-from ._anchor import anchor_to_pca
-from ._checks import check_bce_range, check_params, validate_codes
+from . import _devices, _inference, _runtime
+from ._checks import check_data, check_params, hidden_sizes, validate_codes
+from ._data import sources
+from ._data.rows import load_rows
+from ._data.scaling import Scaling, scan
 from ._explain import ExplainMixin
-from ._scaling import Scaling, scan
+from ._nn.anchor import anchor_to_pca
+from ._nn.modules import Autoencoder
+from ._training.advice import Advice
+from ._training.loop import checkpoint, rollback, train
+from ._training.net import build_net
+from ._training.parallel import data_parallel
+
+#: Warnings point at the first caller outside these folders.
+_INTERNAL = tuple(
+    os.path.dirname(path) + os.sep for path in (__file__, sklearn.__file__)
+)
 
 
 def _warn(message, category):
@@ -53,13 +51,24 @@ def _warn(message, category):
     ``fit`` is reached through ``fit_transform``, pipelines and searches, so a
     fixed ``stacklevel`` would point into scikit-learn for some of them.
     """
-    level, frame = 2, sys._getframe(1)
-    while frame is not None:
-        package = frame.f_globals.get("__name__", "").partition(".")[0]
-        if package not in ("skae", "sklearn"):
-            break
+    if sys.version_info >= (3, 12):
+        warnings.warn(message, category, skip_file_prefixes=_INTERNAL)
+        return
+    level, frame = 1, inspect.currentframe()
+    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL):
         level, frame = level + 1, frame.f_back
     warnings.warn(message, category, stacklevel=level)
+
+
+class Mode(enum.Enum):
+    """What a training call does with the model."""
+
+    #: ``fit``: a new model, ``max_iter`` epochs, early stopping.
+    FIT = "fit"
+    #: ``partial_fit`` without a model yet: a new model, one epoch.
+    START = "start"
+    #: A later ``partial_fit``: the fitted model, one more epoch.
+    RESUME = "resume"
 
 
 class BaseAutoencoder(
@@ -67,49 +76,40 @@ class BaseAutoencoder(
 ):
     """Base class of skae's autoencoder estimators (not for direct use)."""
 
-    #: The module class the net trains (see :func:`skae._net.build_net`).
-    _module = _modules.Autoencoder
+    #: The module class the net trains.
+    _module = Autoencoder
     #: Whether ``init="pca"`` can start this model at PCA's solution.
     _pca_init = True
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Train the autoencoder on ``X``.
+        """Train the autoencoder on ``X``; forget any previous fit.
 
-        Any previous fit is forgotten. If training fails (bad input, or a loss
-        that stays NaN after every restart) the estimator keeps the state it
-        had before the call.
+        If training fails (bad input, or a loss that stays NaN after every
+        restart) the estimator keeps the state it had before the call.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data. NumPy arrays and DataFrames are standardized into
-            one float32 tensor on the device. Sparse matrices and arrays
-            (CSR, CSC, or any format SciPy converts to CSR), ``np.memmap``
-            files, zarr arrays, h5py datasets and dask arrays are never
-            copied whole: their rows are read, densified and standardized a
-            batch at a time, and the fitted model is the one the same data
-            as a dense NumPy array would give (see the user guide's
-            :ref:`scaling` page).
+            Training data: an array, a DataFrame, a sparse matrix, an
+            ``np.memmap``, a zarr, h5py or dask array (see :ref:`scaling`).
 
         y : None
             Ignored; present for API consistency.
 
         Returns
         -------
-        self : AutoencoderTransformer
+        self : object
             The fitted estimator.
         """
-        self._fit(X, first=True, epochs=self.max_iter)
+        self._fit(X, Mode.FIT)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(self, X, y=None):
         """Fit the autoencoder on ``X`` and return the codes of ``X``.
 
-        The same codes as ``fit(X).transform(X)``, without validating ``X``
-        again; float32 rows are encoded from the standardized copy that
-        training used (already on the device).
+        The codes of ``fit(X).transform(X)``, without reading ``X`` again.
 
         Parameters
         ----------
@@ -124,25 +124,20 @@ class BaseAutoencoder(
         Z : ndarray of shape (n_samples, n_components)
             Codes, with ``X``'s dtype.
         """
-        X, data = self._fit(X, first=True, epochs=self.max_iter)
+        X, rows = self._fit(X, Mode.FIT)
         # float64 rows are standardized again, in float64: training kept them
-        # standardized in float32, which may round differently.
-        rows = data.preloaded() if X.dtype == np.float32 else None
-        return self._infer("encoder", X, standardized=rows)
+        # in float32, which may round differently.
+        standardized = rows.preloaded() if X.dtype == np.float32 else None
+        return self._infer("encoder", X, standardized=standardized)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
         """Train for one epoch on ``X``, initializing on the first call.
 
-        The scaling statistics are computed on the first call's ``X`` and kept
-        afterwards, as are the architecture and the device. Each call trains
-        one epoch on all of ``X``: as in
-        :class:`~sklearn.neural_network.MLPRegressor`, ``early_stopping``
-        applies to :meth:`fit` only, so no row is held out (and none is
-        validated in one call and trained on in the next), and a call never
-        stops early. A divergence during the call rolls back to the weights
-        of the call's lowest training loss (or those it began with), never
-        to an earlier call's.
+        The first call's ``X`` sets the scaling, the architecture and the
+        device. As in :class:`~sklearn.neural_network.MLPRegressor`,
+        ``early_stopping`` applies to :meth:`fit` only: every row is trained
+        on. A divergence rolls back to the call's best weights.
 
         Parameters
         ----------
@@ -154,101 +149,170 @@ class BaseAutoencoder(
 
         Returns
         -------
-        self : AutoencoderTransformer
+        self : object
             The fitted estimator.
         """
-        self._fit(X, first=not hasattr(self, "net_"), epochs=1, incremental=True)
+        self._fit(X, Mode.RESUME if hasattr(self, "net_") else Mode.START)
         return self
 
-    def _fit(self, X, *, first, epochs, incremental=False):
-        """Train and return the validated ``X`` and the training rows."""
+    def _fit(self, X, mode):
+        """Train in ``mode``; return the validated ``X`` and the training rows."""
         before = dict(self.__dict__)
-        # A later partial_fit call trains the fitted net in place: keep what
-        # puts it back. (A first call builds a new net, dropped on failure.)
-        net = None if first else self.net_
-        saved = None if net is None else _training.snapshot(net)
+        # A later partial_fit trains the fitted net in place: keep what puts
+        # it back. (A new net is simply dropped on failure.)
+        saved = checkpoint(self.net_) if mode is Mode.RESUME else None
         try:
-            report, X, data = self._fit_unsafe(X, first, epochs, incremental)
+            X, device = self._validate(X, mode)
+            params = (
+                self._fit_params if mode is Mode.RESUME else self.get_params(deep=False)
+            )
+            with _runtime.num_threads(self.n_threads):
+                rows, scaling = self._load(X, mode, device)
+                net = self._start(rows, mode, device)
+                report = train(
+                    net,
+                    rows,
+                    self.max_iter if mode is Mode.FIT else 1,
+                    incremental=mode is not Mode.FIT,
+                    max_restarts=self.max_restarts,
+                    baseline=scaling.baseline_loss_,
+                    advice=self._advice(params),
+                )
+            self._record(net, scaling, report, mode, params)
         except BaseException:  # a Ctrl-C outside skorch's loop too
             if saved is not None:
-                _training.restore(net, saved)
+                rollback(self.net_, saved)
             self.__dict__.clear()
             self.__dict__.update(before)
             raise
-        # Warnings come once the new state is in place, so that a warning
-        # turned into an error cannot leave the estimator half-updated.
-        self._warn_after_training(report, incremental)
-        return X, data
+        # Once the new state is in place: a warning turned into an error
+        # cannot leave the estimator half-updated.
+        for category, message in report.warnings:
+            _warn(message, category)
+        return X, rows
 
-    def _fit_unsafe(self, X, first, epochs, incremental):
-        # The NaN/inf check runs in the one pass that computes the scaling
-        # statistics (or, for a later partial_fit call, checks the rows).
-        X = self._check_X(X, reset=first)
-        hidden = check_params(self, X, incremental=incremental)
-        name = type(self).__name__
-        parallel = _distributed.data_parallel(self.accelerator)
-        if first:
-            if self.accelerator is None:
-                device = _devices.resolve_device(self.device)
-            else:
-                device = _devices.parse_device(self.accelerator.device)
-            scaling = Scaling(self.scaling).fit(
-                X, estimator_name=name, bounds=self.loss == "bce"
-            )
-            if self.loss == "bce":
-                check_bce_range(scaling.data_min_, scaling.data_max_)
-            if self.random_state is None:
-                # Fresh OS entropy: numpy's global random state stays untouched.
-                seed = int(np.random.SeedSequence().generate_state(1)[0] >> 3)
-            else:
-                seed = int(check_random_state(self.random_state).randint(2**28))
-            if parallel is not None:  # every rank the same model
-                seed = parallel.same_seed(seed)
-            raw = self.get_params(deep=False)
-            params = {**raw, "hidden_layer_sizes": hidden}
-            net = _net.build_net(
-                params,
-                n_features=X.shape[1],
-                n_components=int(self.n_components),
-                seed=seed,
-                device=device,
-                validate=self.early_stopping,
-                parallel=parallel,
-                module=self._module,
-            )
-            net.initialize()
+    def _validate(self, X, mode):
+        """Validate ``X`` and the parameters; return ``X`` and the device."""
+        X = self._check_X(X, reset=mode is not Mode.RESUME)
+        check_params(self)
+        n_samples, n_features = X.shape
+        check_data(self, n_samples, n_features, self.early_stopping and mode is Mode.FIT)
+        if mode is Mode.RESUME:
+            return X, _devices.resolve_device(self.net_.device)
+        if self.accelerator is not None:
+            return X, _devices.parse_device(self.accelerator.device)
+        return X, _devices.resolve_device(self.device)
+
+    def _load(self, X, mode, device):
+        """Fit the scaling on ``X`` (or reuse it) and return the rows the net reads."""
+        if mode is Mode.RESUME:
+            scaling, loss = self._scaling, self._fit_params["loss"]
         else:
-            # Later partial_fit calls keep the first call's architecture,
-            # scaling and device, whatever set_params changed since.
-            scaling, net = self._scaling, self.net_
-            # (A model pickled before _fit_params existed: its get_params.)
-            params = getattr(self, "_fit_params", None) or self.get_params()
-            device = _devices.resolve_device(net.device)
-            low, high = scan(X, estimator_name=name)
-            if params.get("loss") == "bce":
-                check_bce_range(low, high)
-        with _runtime.num_threads(self.n_threads):
-            data = _data.prepare_rows(X, scaling, device)
-            _data.check_finite_rows(data)
-            if first and self.init == "pca":
-                anchor_to_pca(net.module_, data, random_state=seed)
-            report = _training.train(
-                net,
-                data,
-                epochs,
-                incremental=incremental,
-                max_restarts=self.max_restarts,
-                remedies=remedies_for(params),
-            )
+            scaling, loss = Scaling(self.scaling), self.loss
+        rows = load_rows(
+            X,
+            scaling,
+            device,
+            unit_interval=loss == "bce",
+            estimator_name=type(self).__name__,
+        )
+        return rows, scaling
 
-        if first:
-            # What the net was built with: a later set_params does not change
-            # the fitted model, and save() describes the fitted model.
+    def _start(self, rows, mode, device):
+        """The net to train: the fitted one, or a new one started at PCA."""
+        if mode is Mode.RESUME:
+            return self.net_
+        if self.random_state is None:
+            # Fresh OS entropy: numpy's global random state stays untouched.
+            seed = int(np.random.SeedSequence().generate_state(1)[0] >> 3)
+        else:
+            seed = int(check_random_state(self.random_state).randint(2**28))
+        parallel = data_parallel(self.accelerator)
+        if parallel is not None:  # every rank the same model
+            seed = parallel.same_seed(seed)
+        net = self._new_net(
+            self.n_features_in_, seed, device, self.early_stopping, parallel
+        ).initialize()
+        if self.init == "pca":
+            anchor_to_pca(net.module_, rows, random_state=seed)
+        return net
+
+    def _new_net(self, n_features, seed, device, validate, parallel=None):
+        """Build the net of this estimator's parameters (uninitialized)."""
+        return build_net(
+            module=self._module,
+            module_params=dict(
+                n_features=n_features,
+                n_components=int(self.n_components),
+                hidden_layer_sizes=hidden_sizes(self.hidden_layer_sizes),
+                activation=self.activation,
+                output_activation="sigmoid" if self.loss == "bce" else self.output_activation,
+                normalization=self.normalization,
+                dropout=self.dropout,
+                residual=self.residual,
+                init=self.init,
+                noise=self.noise,
+                noise_level=self.noise_level,
+                tied_weights=self.tied_weights,
+            ),
+            objective_params=self._objective_params(),
+            solver=self.solver,
+            momentum=self.momentum,
+            learning_rate_init=self.learning_rate_init,
+            alpha=self.alpha,
+            batch_size=self.batch_size,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            validation_fraction=self.validation_fraction if validate else None,
+            lr_schedule=self.lr_schedule,
+            lr_schedule_params=self.lr_schedule_params,
+            max_grad_norm=self.max_grad_norm,
+            clip_value=self.clip_value,
+            callbacks=self.callbacks,
+            verbose=self.verbose,
+            seed=seed,
+            device=device,
+            parallel=parallel,
+        )
+
+    def _objective_params(self):
+        """The training objective's loss and term weights."""
+        return dict(
+            loss=self.loss,
+            l1=self.l1,
+            activity_l1=self.activity_l1,
+            contractive=self.contractive,
+        )
+
+    @staticmethod
+    def _advice(p):
+        """The settings in ``p`` (a model's parameters) its messages depend on."""
+        return Advice(
+            learning_rate_init=p["learning_rate_init"],
+            solver=p["solver"],
+            scaling=p["scaling"],
+            max_grad_norm=p["max_grad_norm"],
+            clip_value=p["clip_value"],
+            normalization=p["normalization"],
+            residual=p["residual"],
+            activation=p["activation"],
+            init=p["init"],
+            n_layers=len(hidden_sizes(p["hidden_layer_sizes"])),
+            tol=p["tol"],
+            max_iter=p["max_iter"],
+        )
+
+    def _record(self, net, scaling, report, mode, params):
+        """Set the fitted attributes after a training call."""
+        if mode is not Mode.RESUME:
+            # What the net was built with: save() describes the fitted model,
+            # and a later set_params does not change it.
             self._fit_params = {
                 name: value
                 if name in ("callbacks", "accelerator")
                 else copy.deepcopy(value)
-                for name, value in raw.items()
+                for name, value in params.items()
             }
             self._scaling = scaling
             self.mean_, self.scale_ = scaling.mean_, scaling.scale_
@@ -256,63 +320,10 @@ class BaseAutoencoder(
             self.history_ = net.history
             self.n_components_ = int(self.n_components)
             self.n_restarts_ = 0
-        # The float64 copy of the module is rebuilt after every training call:
-        # the fused optimizers update the weights without moving the version
-        # counters the copy watches.
-        self._float64 = _inference.Float64Copies()
         self.n_iter_ = len(net.history)
-        # (Rows loaded from a file of format < 1.2 hold only train_loss.)
-        self.loss_curve_ = [
-            float(row.get("train_reconstruction", row["train_loss"]))
-            for row in net.history
-        ]
-        self.n_restarts_ += len(report.restarts)
+        self.loss_curve_ = [float(row["train_reconstruction"]) for row in net.history]
+        self.n_restarts_ += report.n_restarts
         self.stop_reason_ = report.stop_reason
-        return report, X, data
-
-    def _warn_after_training(self, report, incremental):
-        baseline = getattr(self._scaling, "baseline_loss_", None)
-        # Constant data: nothing to learn, and no gradient to judge.
-        for category, message in report.warnings if baseline != 0 else []:
-            _warn(message, category)
-        reason = report.stop_reason
-        if reason == "interrupted":
-            _warn(
-                f"Training interrupted by user after {self.n_iter_} epochs; the "
-                "weights of the best epoch so far were restored.",
-                UserWarning,
-            )
-        elif not incremental and reason != "callback":
-            stopped_early = reason != "max_iter"
-            message = (
-                f"Maximum iterations ({self.max_iter}) reached and the "
-                "optimization hasn't converged yet."
-            )
-            if stopped_early:
-                message = f"Training stopped after {self.n_iter_} epochs."
-            nothing = learned_nothing(
-                report.error,
-                baseline or 0.0,
-                self._fit_params,
-                stopped_early,
-                report.error_rows,
-            )
-            if nothing:
-                message += " " + nothing
-            elif stopped_early:
-                return
-            else:
-                window = min(report.window, len(report.losses) - 1)
-                gain = recent_gain(report.losses, report.window)
-                if not gain > CONVERGENCE_MARGIN:
-                    return
-                loss = "validation" if report.error_rows == "validation" else "training"
-                epochs = f"{window} epoch" + ("s" if window != 1 else "")
-                message += (
-                    f" The {loss} loss fell by {gain:.1%} over the last {epochs}, "
-                    "so more epochs would lower it further: increase max_iter."
-                )
-            _warn(message, ConvergenceWarning)
 
     # ---------------------------------------------------------- torch modules
 
@@ -359,15 +370,13 @@ class BaseAutoencoder(
             Reconstructions in the input's units, with ``X``'s dtype.
         """
         check_is_fitted(self)
-        X = validate_codes(self, X)
-        return self._infer("decoder", X)
+        return self._infer("decoder", validate_codes(self, X))
 
     def score_samples(self, X):
         """Return minus each row's mean squared reconstruction error.
 
-        The error is in the input's units (after undoing the scaling), so it is
-        comparable with PCA's. Higher is better; 0 is a perfect reconstruction.
-        Useful as an anomaly score: outliers get low values.
+        In the input's units, so it compares with PCA's; higher is better, 0
+        is a perfect reconstruction. Outliers get low values.
 
         Parameters
         ----------
@@ -377,17 +386,12 @@ class BaseAutoencoder(
         Returns
         -------
         scores : ndarray of shape (n_samples,), float64
-            ``-mean((X - inverse_transform(transform(X))) ** 2, axis=1)``,
-            accumulated in float64 whatever ``X``'s dtype: exactly minus
-            :meth:`reconstruction_error`.
+            Exactly minus :meth:`reconstruction_error`.
         """
         return self._infer("score", self._validate_rows(X))
 
     def score(self, X, y=None):
         """Return the mean of :meth:`score_samples`: higher is better, 0 is perfect.
-
-        This makes unsupervised :class:`~sklearn.model_selection.GridSearchCV`
-        prefer the better reconstruction.
 
         Parameters
         ----------
@@ -407,23 +411,19 @@ class BaseAutoencoder(
     def _check_X(self, X, reset):
         """``validate_data`` for dense, sparse and out-of-core ``X``.
 
-        Sparse input comes back as :class:`~skae._sources.SparseRows`, a
-        zarr / h5py / dask array as :class:`~skae._sources.BlockArray`,
-        after validating its first rows only (``validate_data`` would load
-        it whole); NaN and infinity are checked later, chunk by chunk.
+        Sparse input comes back as :class:`~skae._data.sources.SparseRows`, an
+        out-of-core array as :class:`~skae._data.sources.BlockArray` after
+        validating its first rows only. NaN and infinity are checked later,
+        in the pass that reads ``X``.
         """
         dtype = [np.float64, np.float32]
-        if _sources.is_out_of_core(X):
+        if sources.is_out_of_core(X):
             sample = X[: min(2, X.shape[0])] if len(X.shape) else X
             sample = sample.compute() if hasattr(sample, "compute") else sample
             sample = validate_data(
-                self,
-                np.asarray(sample),
-                reset=reset,
-                dtype=dtype,
-                ensure_all_finite=False,
+                self, np.asarray(sample), reset=reset, dtype=dtype, ensure_all_finite=False
             )
-            return _sources.BlockArray(X, sample.dtype)
+            return sources.BlockArray(X, sample.dtype)
         X = validate_data(
             self,
             X,
@@ -432,23 +432,14 @@ class BaseAutoencoder(
             dtype=dtype,
             ensure_all_finite=False,
         )
-        return _sources.as_sparse(X)
+        return sources.as_sparse(X)
 
     def _validate_rows(self, X):
-        """Validate rows for transform/score_samples; NaN/inf checked later.
+        """Validate rows for transform and the scores; NaN/inf checked in the pass.
 
-        The NaN/inf check runs in :func:`_inference.infer`, on each
-        standardized batch while it is in cache, and falls back to sklearn's
-        own check (same error message, same ``assume_finite`` switch) when a
-        batch is not finite. sklearn's check here would be a separate pass
-        over ``X`` costing ~5 % of a transform. So a wrong width is
-        reported before NaN (PCA reports NaN first), and NaN in the last
-        batch only after the earlier batches ran.
-
-        A float32 or float64 ndarray of the right width, for a model fitted
-        without feature names, is what ``validate_data`` would return as is;
-        it skips that function's Python work (another ~5 % of a 4000-row
-        transform, since it runs with cold caches after the matmuls).
+        A float ndarray of the right width, for a model fitted without feature
+        names, is what ``validate_data`` would return as is: it skips that
+        function's Python work (~5 % of a 4,000-row transform).
         """
         check_is_fitted(self)
         if (

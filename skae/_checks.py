@@ -1,8 +1,7 @@
-"""Checks run at the start of ``fit`` that parameter constraints cannot express.
+"""Checks of ``fit`` that parameter constraints cannot express, and of codes.
 
-They depend on the data (``n_components`` against the number of features, the
-number of samples) or combine parameters (batch normalization and
-``batch_size``); plus the width check of ``inverse_transform``'s input.
+They combine parameters (batch normalization and ``batch_size``, say) or
+depend on the data (``n_components`` against the number of features).
 """
 
 from numbers import Integral
@@ -11,7 +10,7 @@ import numpy as np
 from sklearn.utils import check_array
 
 from ._devices import parse_device
-from ._schedules import check_schedule_params
+from ._training.schedules import check_schedule_params
 
 
 def hidden_sizes(value):
@@ -27,16 +26,11 @@ def hidden_sizes(value):
     return tuple(int(h) for h in sizes)
 
 
-def check_params(est, X, incremental=False):
-    """Check what the constraints cannot: values that depend on the data.
+def check_data(est, n_samples, n_features, holdout):
+    """Check the parameters that depend on the shape of ``X``.
 
-    ``incremental``: a ``partial_fit`` call, which holds out no rows.
-    Returns the hidden layer sizes as a tuple of ints.
+    ``holdout``: the call holds out ``validation_fraction`` of the rows.
     """
-    n_samples, n_features = X.shape
-    if not (isinstance(est.device, str) and est.device == "auto"):
-        parse_device(est.device)
-    sizes = hidden_sizes(est.hidden_layer_sizes)
     if est.n_components > n_features:
         raise ValueError(
             f"n_components={est.n_components} must be <= n_features="
@@ -48,7 +42,7 @@ def check_params(est, X, incremental=False):
             f"n_samples={n_samples} is too few to fit {type(est).__name__}: "
             "it needs at least 2 samples."
         )
-    if est.early_stopping and not incremental:
+    if holdout:
         n_valid = int(np.ceil(est.validation_fraction * n_samples))
         if n_samples - n_valid < 2:
             raise ValueError(
@@ -57,6 +51,16 @@ def check_params(est, X, incremental=False):
                 f"{n_valid} validation and {n_samples - n_valid} training "
                 "rows. Pass more samples or set early_stopping=False."
             )
+
+
+def check_params(est):
+    """Check what the constraints cannot: combinations of parameters.
+
+    Returns the hidden layer sizes as a tuple of ints.
+    """
+    if not (isinstance(est.device, str) and est.device == "auto"):
+        parse_device(est.device)
+    sizes = hidden_sizes(est.hidden_layer_sizes)
     if est.loss == "bce":
         if est.scaling is not None:
             raise ValueError(
@@ -133,16 +137,6 @@ def check_params(est, X, incremental=False):
         est.learning_rate_init,
     )
     return sizes
-
-
-def check_bce_range(low, high):
-    """Raise ValueError unless the data, ``low`` to ``high``, lie in [0, 1]."""
-    if not (0.0 <= low and high <= 1.0):
-        raise ValueError(
-            f"loss='bce' needs X in [0, 1]; X has values from {low:.4g} to "
-            f"{high:.4g}. Scale X to [0, 1] first, e.g. with "
-            "sklearn.preprocessing.MinMaxScaler, or use loss='mse'."
-        )
 
 
 def validate_codes(estimator, Z, method="inverse_transform"):

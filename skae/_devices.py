@@ -1,14 +1,11 @@
 """Devices: the ``device`` parameter, checked before training, and fallbacks.
 
-``device`` is ``"auto"``, a device string (``"cpu"``, ``"cuda"``,
-``"cuda:N"``, ``"mps"``, ``"xpu"``, ``"xpu:N"``) or a :class:`torch.device`
-of those types. :func:`resolve_device` turns it into a
-:class:`torch.device` and raises a ValueError naming the device when this
-machine does not have it, before any training starts. A model trained on a
-device this machine lacks loads on CPU (:func:`loading_device`), whether it
-comes from :func:`skae.persistence.load` or from a pickle.
+:func:`resolve_device` raises a ValueError naming a device this machine does
+not have, before any training starts; a model trained on such a device loads
+on CPU (:func:`loading_device`), from :func:`skae.load` or a pickle.
 """
 
+import functools
 import warnings
 
 import torch
@@ -143,12 +140,16 @@ def float64_device(device):
     return torch.device("cpu") if device.type == "mps" else device
 
 
-def fused_supported(device):
-    """True if torch's fused optimizers run on ``device``."""
+@functools.cache
+def _fused(kind):
     try:
-        from torch.utils._foreach_utils import (
-            _get_fused_kernels_supported_devices as supported,
-        )
-    except ImportError:  # older torch: CUDA only, and CPU from 2.4
-        return torch.device(device).type == "cuda"
-    return torch.device(device).type in supported()
+        weight = torch.zeros(1, device=kind, requires_grad=True)
+        torch.optim.Adam([weight], fused=True)
+    except (RuntimeError, ValueError):
+        return False
+    return True
+
+
+def fused_supported(device):
+    """True if torch's fused optimizers run on ``device`` (asked once per type)."""
+    return _fused(torch.device(device).type)

@@ -6,9 +6,9 @@ import torch
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ._base import BaseAutoencoder
-from ._layers import ACTIVATIONS, INITS
-from ._noise import NOISES
-from ._schedules import SCHEDULES
+from ._nn.layers import ACTIVATIONS, INITS
+from ._nn.noise import NOISES
+from ._training.schedules import SCHEDULES
 
 
 class AutoencoderTransformer(BaseAutoencoder):

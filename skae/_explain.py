@@ -9,7 +9,7 @@ how the reconstruction moves with the code (:meth:`decoder_jacobian`).
 import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _devices, _inference, _jacobians, _runtime
+from . import _devices, _inference, _runtime
 from ._checks import validate_codes
 
 
@@ -141,17 +141,10 @@ class ExplainMixin:
         return self._jacobian("decoder", Z)
 
     def _jacobian(self, part, X):
-        # A model pickled before the float64 copies were kept: one for the call.
-        copies = getattr(self, "_float64", None) or _inference.Float64Copies()
         device = self.net_.device
         if X.dtype == np.float64:  # where the float64 copy lives (CPU for MPS)
             device = _devices.float64_device(device)
         with _runtime.num_threads(self.n_threads):
-            return _jacobians.jacobian(
-                self.net_.module_,
-                part,
-                X,
-                scaling=self._scaling,
-                device=device,
-                copies=copies,
+            return _inference.jacobian(
+                self.net_.module_, part, X, scaling=self._scaling, device=device
             )

@@ -14,24 +14,15 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 
-from ._estimator import AutoencoderTransformer
-from ._variational import VariationalAutoencoderTransformer
 
 #: (major, minor) of the format written by :func:`skae.save`. A new minor
-#: version only adds optional content: a reader of an older minor version
-#: loads such a file, ignores the keys it does not know and warns. A new
-#: major version cannot be read by older skae. 1.1 added ``output_config``;
-#: 1.2 ``stop_reason_`` and the module's generator state (``rng.module``);
-#: 1.3 the parameters ``activity_l1``, ``contractive``, ``noise``,
-#: ``noise_level``, ``tied_weights`` and the estimator
-#: ``VariationalAutoencoderTransformer`` (with ``beta``).
+#: version only adds optional content: an older reader loads such a file,
+#: ignores what it does not know and warns. A new major version cannot be
+#: read by older skae.
 FORMAT_VERSION = (1, 3)
 
-#: The estimators a file can hold, by the name written in it.
-ESTIMATORS = {
-    cls.__name__: cls
-    for cls in (AutoencoderTransformer, VariationalAutoencoderTransformer)
-}
+#: The oldest format read: 1.2 gave the optimizer its weight-decay group.
+OLDEST_VERSION = (1, 2)
 
 JSON_FILE = "skae.json"
 WEIGHTS_FILE = "weights.safetensors"
@@ -183,13 +174,10 @@ def check_keys(doc, allowed, where, optional=(), ignored=None):
     return doc
 
 
-def version(doc):
-    """Return the file's ``(major, minor)`` format version (checked before)."""
-    return tuple(int(part) for part in str(doc["format_version"]).split("."))
-
-
-def check_format(doc):
+def check_format(doc, estimators):
     """Check the format fields; return True if its minor version is newer.
+
+    ``estimators`` are the names of the estimators a file may hold.
 
     A newer minor version of the same major version is readable: its unknown
     keys are optional content this skae ignores (with a warning).
@@ -197,10 +185,10 @@ def check_format(doc):
     missing = sorted({"format", "estimator", "format_version", "versions"} - set(doc))
     if missing:
         raise ValueError(f"{JSON_FILE}: missing keys {missing} in {JSON_FILE}.")
-    if doc["format"] != "skae" or doc["estimator"] not in ESTIMATORS:
+    if doc["format"] != "skae" or doc["estimator"] not in estimators:
         raise ValueError(
             f"{JSON_FILE}: format={doc['format']!r}, estimator={doc['estimator']!r}; "
-            f"expected format='skae' and an estimator among {sorted(ESTIMATORS)}."
+            f"expected format='skae' and an estimator among {sorted(estimators)}."
         )
     version = doc["format_version"]
     try:
@@ -219,12 +207,16 @@ def check_format(doc):
             f"{saved_by}); this skae reads format versions up to "
             f"{FORMAT_VERSION[0]}.x. Upgrade skae to load it."
         )
-    if major < 1:
-        raise ValueError(f"{JSON_FILE}: unsupported format_version={version!r}.")
+    if (major, minor) < OLDEST_VERSION:
+        raise ValueError(
+            f"{JSON_FILE}: format_version={version!r} was written by a development "
+            "version of skae; this skae reads format versions from "
+            "{}.{} on. Fit the model again and save it.".format(*OLDEST_VERSION)
+        )
     return (major, minor) > FORMAT_VERSION
 
 
-def decode_params(doc, cls=AutoencoderTransformer, ignored=None):
+def decode_params(doc, cls, ignored=None):
     """Return the estimator's parameters from ``doc``.
 
     An unknown parameter is refused, unless ``ignored`` is a list (a newer

@@ -1,29 +1,21 @@
-"""Batched inference: encode, decode and score under ``torch.inference_mode``.
+"""Batched inference: encode, decode, score and differentiate the fitted model.
 
-The fitted module runs in float32, its training dtype, whatever the input's:
-float64 input is standardized in float64 (exact for data such as timestamps),
-the standardized batch is rounded to float32 for the module, and codes,
-reconstructions and errors come back as float64. Results do not depend on how
-rows are batched on the CPU with 1 or 2 threads: rows do not interact in eval
-mode, and batches are padded (see ``MIN_ROWS``) so that every row goes
-through the same matrix kernel. With many threads, or on a GPU, whose
-libraries also choose kernels by shape, a row may differ between batchings
-in its last bits (~1e-7 relative). A float64 copy of the module
-(:class:`Float64Copies`) serves what stays in float64: the Jacobians of
-float64 input and the VAE's ELBO.
-
-Inference never changes the fitted model, so several threads may transform
-with one fitted model at once.
+The module runs in float32, its training dtype, whatever the input's: float64
+input is standardized in float64, rounded to float32 for the module, and codes,
+reconstructions and errors come back as float64. Batches are padded (see
+:data:`MIN_ROWS`) so that, on the CPU with 1 or 2 threads, a row's result does
+not depend on how rows are batched. Jacobians of float64 input and the VAE's
+ELBO run a float64 copy of the module. Inference never changes the fitted
+model, so several threads may use it at once.
 """
 
 import copy
 import math
-import threading
 
 import numpy as np
 import torch
 
-from ._data import MIN_BATCH_ROWS
+from ._data.rows import MIN_BATCH_ROWS
 from ._devices import copy_into, float64_device, move
 
 #: Inference batches hold about this many elements (2 MB of float32 rows), so
@@ -32,18 +24,12 @@ from ._devices import copy_into, float64_device, move
 BATCH_ELEMENTS = 2**19
 
 #: Batches are padded with zero rows to at least this many rows, and to a
-#: multiple of ``ROW_MULTIPLE``, before the module runs. torch's CPU matrix
-#: products pick their kernel by the number of rows: with 1 or 2 threads,
-#: batches of 1 to 11 rows take other kernels than larger ones, which round
-#: differently (~1e-7 relative). Rows do not interact in eval mode, so the
-#: padding changes nothing but the kernel that runs, and a row's float32
-#: result is then the same bits in any batch with 1 or 2 threads (tested: 1
-#: to 300 rows, subsets, permutations, single rows). This is what lets
-#: float64 input run the float32 module under sklearn's invariance checks.
-#: With 16 or more threads some layer shapes also switch kernels at larger
-#: sizes: multiples of 8 avoid some of those (sizes such as 17-19 and 25-27
-#: rows), not all (with 4 or more threads, a 10-100-2 autoencoder rounds
-#: batches of 16 and 300 rows differently, ~1e-7: a threading threshold).
+#: multiple of ``ROW_MULTIPLE``: torch's CPU matrix products pick their kernel
+#: by the number of rows, and batches of 1 to 11 rows round differently
+#: (~1e-7). Rows do not interact in eval mode, so the padding only fixes the
+#: kernel: a row's float32 result is the same bits in any batch with 1 or 2
+#: threads. With many threads some shapes switch kernels at larger sizes too
+#: (see the reproducibility guide).
 MIN_ROWS = MIN_BATCH_ROWS
 ROW_MULTIPLE = 8
 
@@ -53,77 +39,33 @@ def padded_rows(m):
     return max(MIN_ROWS, -(-m // ROW_MULTIPLE) * ROW_MULTIPLE)
 
 
-def _versions(module):
-    """Version counters of every tensor of ``module``: they move on each write.
-
-    Every in-place operation on a parameter or buffer moves its counter (an
-    optimizer's step, ``load_state_dict``, ``weight.mul_(2)`` under
-    ``torch.no_grad()``); a write through ``.data`` bypasses it.
-    """
-    return tuple(t._version for t in module.state_dict(keep_vars=True).values())
+def float64_module(module):
+    """A float64 eval-mode copy of ``module`` (on the CPU for MPS)."""
+    device = float64_device(next(module.parameters()).device)
+    return copy.deepcopy(module).to(device).double().eval()
 
 
-class Float64Copies:
-    """A float64 copy of a module, made on first use and when its weights change.
-
-    For what stays in float64: the Jacobians of float64 input and the VAE's
-    ELBO. Holding the copy here, rather than converting the parameters at
-    every call (or swapping them into the module, which another thread may be
-    using), makes repeated float64 calls cheap and thread-safe. The copy is
-    current with the module's weights as long as they change in place (see
-    :func:`_versions`); after writes through ``.data``, which torch does not
-    count, float64 results are those of the old weights. Pickles as empty:
-    the copy is rebuilt after loading.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._entry = None
-
-    def get(self, module):
-        """Return the float64 eval-mode copy of ``module``, current with it.
-
-        The copy lives on :func:`~skae._devices.float64_device` of the
-        module's device (CPU for MPS, which has no float64).
-        """
-        versions = _versions(module)
-        entry = self._entry
-        if entry is None or entry[0] is not module or entry[1] != versions:
-            with self._lock:
-                device = float64_device(next(module.parameters()).device)
-                module64 = copy.deepcopy(module).to(device).double().eval()
-                entry = self._entry = (module, versions, module64)
-        return entry[2]
-
-    def __getstate__(self):
-        return {}
-
-    def __setstate__(self, state):
-        self.__init__()
-
-    def __deepcopy__(self, memo):
-        return Float64Copies()
-
-
-def inference_fn(module, part, dtype, copies):
+def inference_fn(module, part, dtype):
     """Return the module part (``"encoder"``, ``"decoder"``, ``"autoencoder"``).
 
-    float32: the fitted module itself, in eval mode (``fit`` leaves it so; a
-    part a user put in training mode, e.g. ``encoder_.train()``, goes back to
-    eval mode: inference never runs dropout or updates batch statistics);
-    float64: its float64 copy from ``copies``.
+    float32: the fitted module itself in eval mode (a part a user put in
+    training mode goes back to eval mode: inference never runs dropout or
+    updates batch statistics); float64: a float64 copy.
     """
     if dtype == np.float64:
-        module = copies.get(module)
+        module = float64_module(module)
     elif any(m.training for m in module.modules()):
         module.eval()
     return module if part == "autoencoder" else getattr(module, part)
 
 
-def batch_rows(width):
-    """Rows per inference batch for rows of ``width`` numbers (in or out)."""
-    # A multiple of ROW_MULTIPLE: full batches need no padding.
-    return max(256, BATCH_ELEMENTS // max(width, 1)) // ROW_MULTIPLE * ROW_MULTIPLE
+def batch_rows(width, *, at_least=256, multiple=ROW_MULTIPLE):
+    """Rows per batch so that a batch holds about ``BATCH_ELEMENTS`` numbers.
+
+    ``width`` numbers per row (in or out); a multiple of ``multiple`` rows, so
+    that full batches need no padding.
+    """
+    return max(at_least, BATCH_ELEMENTS // max(width, 1)) // multiple * multiple
 
 
 def infer(
@@ -185,7 +127,7 @@ def infer(
     exact = torch.float64 if dtype == np.float64 else torch.float32
     host = float64_device(device)
     errors = part in ("score", "error", "feature_error")
-    fn = inference_fn(module, "autoencoder" if errors else part, np.float32, None)
+    fn = inference_fn(module, "autoencoder" if errors else part, np.float32)
     n, width = X.shape
     batch_size = batch_size or batch_rows(max(width, len(scaling.mean_)))
     check = on_non_finite if part != "decoder" else None
@@ -272,26 +214,74 @@ def infer(
     return out
 
 
-def scaled_error(module, data, max_rows=4096):
-    """Mean squared reconstruction error of ``data`` in scaled units (eval mode).
+def jacobian(module, part, X, *, scaling, device, batch_size=None):
+    """Return the Jacobian of ``part`` at each row of ``X``, in input units.
 
-    ``data`` is the training :class:`~skae._data.Rows` (standardized, on the
-    device); at most ``max_rows`` evenly spaced rows are used: an estimate,
-    cheap next to an epoch and with no new pass over ``X``, of the error
-    without the penalties and dropout that the training loss includes.
+    The scaling is part of the map. The encoder's is computed by reverse mode
+    (:func:`torch.func.vjp` mapped over the code's unit vectors), the
+    decoder's by Jacobian-vector products: about ``n_components`` passes per
+    batch either way.
+
+    Parameters
+    ----------
+    part : {"encoder", "decoder"}
+        ``"encoder"``: ``X`` holds input rows, the result has shape
+        ``(n_samples, n_components, n_features)``; ``"decoder"``: ``X`` holds
+        codes, the result has shape ``(n_samples, n_features, n_components)``.
+    X : ndarray, float32 or float64, finite
+        float64 runs a float64 copy of the module.
+    batch_size : int or None
+        Rows per batch; None: about 2**19 numbers of Jacobian per batch.
+
+    Returns
+    -------
+    J : ndarray with ``X``'s dtype
     """
-    n = len(data.data)
-    positions = torch.arange(0, n, max(1, -(-n // max_rows)))
-    module.eval()
-    total = 0.0
-    # In pieces of 512 rows: a lazy source (sparse, out-of-core) holds a
-    # few mini-batches at a time, never thousands of densified rows.
-    for piece in positions.split(512):
-        if isinstance(data.data, torch.Tensor):
-            x = data.data[piece.to(data.data.device)]
-        else:
-            x = data.data.take(piece)
-        with torch.inference_mode():
-            error = move(module(x) - x, float64_device(x.device), torch.float64)
-            total += float(error.square().sum())
-    return total / (len(positions) * data.data.shape[1])
+    dtype = X.dtype
+    compute = torch.float64 if dtype == np.float64 else torch.float32
+    fn = inference_fn(module, part, dtype)
+    n = X.shape[0]
+    n_features = len(scaling.mean_)
+    n_components = X.shape[1] if part == "decoder" else fn.out.out_features
+    scale = torch.as_tensor(scaling.scale_, dtype=compute, device=device)
+    batch_size = batch_size or batch_rows(
+        n_components * n_features, at_least=1, multiple=1
+    )
+    if part == "encoder":
+        standardize = scaling.standardizer(compute, device)
+        shape = (n, n_components, n_features)
+    else:
+        shape = (n, n_features, n_components)
+    out = np.empty(shape, dtype=dtype)
+    eye = torch.eye(n_components, dtype=compute, device=device)
+    # torch.func's transforms run under no_grad (they ignore an outer one);
+    # inference_mode would forbid them. no_grad keeps the weights out of it.
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            m = min(batch_size, n - start)
+            batch = np.require(X[start : start + m], requirements=["C", "W"])
+            x = torch.from_numpy(batch).to(device=device, dtype=compute)
+            basis = eye.unsqueeze(1).expand(n_components, m, n_components)
+            if part == "encoder":
+                _, vjp = torch.func.vjp(fn, standardize(x))
+                (rows,) = torch.func.vmap(vjp)(basis)  # (k, m, features)
+                J = rows.permute(1, 0, 2) / scale
+            else:
+                columns = _jacobian_products(fn, x, basis)  # (k, m, features)
+                J = columns.permute(1, 2, 0) * scale[:, None]
+            out[start : start + m] = J.cpu().numpy()
+    return out
+
+
+def _jacobian_products(fn, x, tangents):
+    """Return ``J @ t`` for each ``t`` of ``tangents``, ``J`` the Jacobian of ``fn``.
+
+    Forward mode by two reverse passes: ``u -> J^T u`` is linear, so the
+    product of its own transpose with ``t`` is ``J t``, exactly. (torch's
+    forward mode, :func:`torch.func.jvp`, compiles decompositions with
+    TorchScript on first use: seconds, and a DeprecationWarning.)
+    """
+    out, vjp = torch.func.vjp(fn, x)
+    _, vjp_of_vjp = torch.func.vjp(vjp, torch.zeros_like(out))
+    (products,) = torch.func.vmap(vjp_of_vjp)((tangents,))
+    return products

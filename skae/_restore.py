@@ -8,9 +8,9 @@ raises a ``ValueError`` naming the file and the entry.
 import numpy as np
 import torch
 
-from . import _devices, _format, _net, _training
-from ._checks import hidden_sizes
+from . import _devices, _format
 from ._format import JSON_FILE, TRAINING_FILE, WEIGHTS_FILE
+from ._training.loop import STOP_REASONS
 
 _FITTED_KEYS = {
     "n_features_in_",
@@ -54,7 +54,7 @@ def read_fitted(doc, estimator, ignored):
         "loss_curve_": _format.float_list(doc, "loss_curve_"),
         "n_restarts_": _format.non_negative_int(doc, "n_restarts_"),
         "stop_reason_": _format.one_of(
-            doc, "stop_reason_", _training.STOP_REASONS, default="max_iter"
+            doc, "stop_reason_", STOP_REASONS, default="max_iter"
         ),
         "mean_": _format.float64_array(doc, "mean_", n_features),
         "scale_": _format.float64_array(doc, "scale_", n_features),
@@ -83,17 +83,7 @@ def rebuild_net(estimator, doc, n_features, ignored):
     if not isinstance(validate, bool):
         raise ValueError(f"{JSON_FILE}: net validate must be a bool; got {validate!r}.")
     device = _devices.loading_device(estimator.device)
-    hidden = hidden_sizes(estimator.hidden_layer_sizes)
-    net = _net.build_net(
-        {**estimator.get_params(), "hidden_layer_sizes": hidden},
-        n_features=n_features,
-        n_components=estimator.n_components,
-        seed=seed,
-        device=device,
-        validate=validate,
-        module=estimator._module,
-    )
-    return net.initialize()
+    return estimator._new_net(n_features, seed, device, validate).initialize()
 
 
 def load_module(module, weights):
@@ -165,46 +155,6 @@ def load_optimizer(net, doc, training, ignored):
     net.optimizer_.load_state_dict({"state": state, "param_groups": param_groups})
 
 
-def upgrade_optimizer_layout(doc, training, net):
-    """Map the training state of a format < 1.2 file onto today's optimizer.
-
-    Until format 1.2 the optimizer had one parameter group over
-    ``module.parameters()``; now ``alpha`` is weight decay on a group of the
-    weight matrices, beside a group of the other parameters. The saved
-    settings (learning rate, betas, ...) go to every group, each group keeps
-    its own weight decay, the per-parameter state is renumbered, and the
-    scheduler's per-group lists are repeated for each group. ``doc`` and
-    ``training`` are changed in place.
-    """
-    (saved,) = doc["optimizer"]["param_groups"] or [{}]
-    groups = net.optimizer_.param_groups
-    keep = {"weight_decay", "decay"}
-    doc["optimizer"]["param_groups"] = [
-        {
-            **{k: v for k, v in saved.items() if k not in keep},
-            **{k: g[k] for k in keep if k in g},
-        }
-        for g in groups
-    ]
-    order = {id(p): i for i, p in enumerate(p for g in groups for p in g["params"])}
-    new_index = [order[id(p)] for p in net.module_.parameters()]
-
-    def renumber(name):
-        prefix, index, key = name.split(".")
-        return f"{prefix}.{new_index[int(index)]}.{key}"
-
-    for store in (training, doc["optimizer"]["state"]):
-        moved = {renumber(k): v for k, v in store.items() if k.startswith("optimizer.")}
-        for name in [k for k in store if k.startswith("optimizer.")]:
-            del store[name]
-        store.update(moved)
-    scheduler = doc.get("scheduler")
-    if isinstance(scheduler, dict):
-        for key, value in scheduler.items():
-            if isinstance(value, list) and len(value) == 1:
-                scheduler[key] = value * len(groups)
-
-
 def build_scheduler(net, state):
     """Build the net's torch scheduler for :meth:`load_state_dict`, or None.
 
@@ -215,13 +165,14 @@ def build_scheduler(net, state):
         return None
     if not isinstance(state, dict):
         raise ValueError(f"{JSON_FILE}: scheduler must be a JSON object or null.")
-    scheduler = net.lr_scheduler(rebuild=True)
-    if scheduler is None:
+    callback = dict(net.callbacks_).get("lr_scheduler")
+    if callback is None:
         raise ValueError(
             f"{JSON_FILE}: a scheduler state is saved, but the parameters "
             "say lr_schedule='constant'."
         )
-    return scheduler
+    callback.on_train_begin(net)  # where skorch builds it, as training would
+    return callback.lr_scheduler_
 
 
 def load_generators(net, training, ignored, saved_device):
@@ -231,9 +182,9 @@ def load_generators(net, training, ignored, saved_device):
     found = {k for k in training if k.startswith("rng.")}
     # The module's generator lives on the training device: a CUDA state means
     # nothing to a CPU generator (a model loaded on CPU draws its dropout
-    # masks afresh from its seed). Files of format < 1.2 hold none.
+    # masks afresh from its seed).
     moved = torch.device(str(saved_device)).type != torch.device(net.device).type
-    if "rng.module" not in found or moved:
+    if moved:
         expected.discard("rng.module")
         roles.discard("module")
         found.discard("rng.module")

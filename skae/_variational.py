@@ -18,7 +18,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import assert_all_finite, check_is_fitted
 
-from . import _devices, _runtime, _vae_module
+from . import _devices, _inference, _runtime
+from ._nn import variational as _vae_module
 from ._base import BaseAutoencoder
 from ._estimator import AutoencoderTransformer
 
@@ -116,6 +117,9 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
         self.accelerator = accelerator
         self.random_state = random_state
         self.verbose = verbose
+
+    def _objective_params(self):
+        return {**super()._objective_params(), "beta": self.beta}
 
     def sample(self, n_samples=1, random_state=None):
         """Draw new rows: codes from the prior ``N(0, I)``, decoded.
@@ -228,7 +232,7 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
         device = _devices.float64_device(self.net_.device)
         seed = int(_generator(random_state).integers(2**31))
         generator = torch.Generator(device=device).manual_seed(seed)
-        module = self._float64.get(self.net_.module_)
+        module = _inference.float64_module(self.net_.module_)
         name = type(self).__name__
         with _runtime.num_threads(self.n_threads):
             return _vae_module.elbo(

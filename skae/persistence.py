@@ -40,11 +40,20 @@ from safetensors.torch import save as save_bytes
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
-from . import _format, _inference, _restore
+from . import _format, _restore
+from ._data.scaling import Scaling
+from ._estimator import AutoencoderTransformer
 from ._format import FORMAT_VERSION, JSON_FILE, TRAINING_FILE, WEIGHTS_FILE
-from ._scaling import Scaling
+from ._training.loop import scheduler
+from ._variational import VariationalAutoencoderTransformer
 
 __all__ = ["load", "save"]
+
+#: The estimators a file can hold, by the name written in it.
+ESTIMATORS = {
+    cls.__name__: cls
+    for cls in (AutoencoderTransformer, VariationalAutoencoderTransformer)
+}
 
 _TOP_KEYS = {
     "format",
@@ -112,9 +121,9 @@ def save(estimator, path):
     >>> bool(np.array_equal(ae.transform(X), ae2.transform(X)))
     True
     """
-    if type(estimator) not in _format.ESTIMATORS.values():
+    if type(estimator) not in ESTIMATORS.values():
         raise TypeError(
-            f"save expects one of {sorted(_format.ESTIMATORS)}; got "
+            f"save expects one of {sorted(ESTIMATORS)}; got "
             f"{type(estimator).__name__}."
         )
     check_is_fitted(estimator)
@@ -127,7 +136,7 @@ def save(estimator, path):
         "n_iter_": int(estimator.n_iter_),
         "loss_curve_": [float(v) for v in estimator.loss_curve_],
         "n_restarts_": int(estimator.n_restarts_),
-        "stop_reason_": str(getattr(estimator, "stop_reason_", "max_iter")),
+        "stop_reason_": str(estimator.stop_reason_),
         "mean_": [float(v).hex() for v in np.asarray(estimator.mean_, np.float64)],
         "scale_": [float(v).hex() for v in np.asarray(estimator.scale_, np.float64)],
     }
@@ -184,7 +193,8 @@ def save(estimator, path):
         },
         "scheduler": _scheduler_state(net),
     }
-    # Written only when set: a format-1.0 reader can still load the file.
+    # scikit-learn has no public getter for set_output's choice; this is the
+    # attribute its clone and Pipeline read too. Written only when set.
     output = dict(getattr(estimator, "_sklearn_output_config", {}))
     if output:
         doc["output_config"] = output
@@ -196,7 +206,7 @@ def save(estimator, path):
     }
     text = json.dumps(doc, indent=1)  # before any file is written
 
-    accelerator = getattr(estimator, "accelerator", None)
+    accelerator = estimator.accelerator
     if accelerator is not None:
         # Data parallel: every process calls save; the main process writes,
         # and no process goes on (and maybe reads the files) before it is done.
@@ -252,11 +262,11 @@ def load(path):
     path = Path(path)
     doc = _format.read_json(path)
     # Keys a newer minor version added: optional, ignored with a warning.
-    ignored = [] if _format.check_format(doc) else None
+    ignored = [] if _format.check_format(doc, ESTIMATORS) else None
     doc = _format.check_keys(
         doc, _TOP_KEYS, JSON_FILE, optional={"output_config"}, ignored=ignored
     )
-    cls = _format.ESTIMATORS[doc["estimator"]]
+    cls = ESTIMATORS[doc["estimator"]]
     estimator = cls(**_format.decode_params(doc["params"], cls, ignored))
     estimator._validate_params()
     fitted = _restore.read_fitted(doc["fitted"], estimator, ignored)
@@ -270,8 +280,6 @@ def load(path):
     training = _format.read_tensors(path, TRAINING_FILE, tensors[TRAINING_FILE], sha256)
 
     net = _restore.rebuild_net(estimator, doc["net"], fitted["n_features_in_"], ignored)
-    if _format.version(doc) < (1, 2):
-        _restore.upgrade_optimizer_layout(doc, training, net)
     _restore.load_module(net.module_, weights)
     net.history_ = History(_format.read_history(doc["history"], fitted["n_iter_"]))
     scheduler = _restore.build_scheduler(net, doc["scheduler"])
@@ -291,13 +299,13 @@ def load(path):
 
     scaling = Scaling(estimator.scaling)
     scaling.mean_, scaling.scale_ = fitted.pop("mean_"), fitted.pop("scale_")
+    scaling.baseline_loss_ = None  # not saved: unknown
     for name, value in fitted.items():
         setattr(estimator, name, value)
     estimator._scaling = scaling
     estimator.mean_, estimator.scale_ = scaling.mean_, scaling.scale_
     estimator.net_ = net
     estimator.history_ = net.history
-    estimator._float64 = _inference.Float64Copies()
     estimator._fit_params = estimator.get_params(deep=False)
     output = doc.get("output_config", {})
     if not isinstance(output, dict) or not all(
@@ -329,7 +337,7 @@ def _saved_params(estimator):
     current = estimator.get_params(deep=False)
     for name in _UNSAVED_PARAMS:
         current.pop(name, None)
-    fitted = getattr(estimator, "_fit_params", current)
+    fitted = estimator._fit_params
     # Unchanged values are saved as they are now (equal, but maybe in a type
     # JSON can hold: a tuple set in place of the array the model was fitted
     # with).
@@ -368,7 +376,7 @@ def _same(a, b):
 
 def _scheduler_state(net):
     """The torch scheduler's state (plain numbers), or None without one."""
-    scheduler = net.lr_scheduler()
-    if scheduler is None:
+    schedule = scheduler(net)
+    if schedule is None:
         return None
-    return _format.jsonable(scheduler.state_dict(), "scheduler")
+    return _format.jsonable(schedule.state_dict(), "scheduler")

@@ -1,11 +1,9 @@
-"""Standardization of the data around the network, in one place.
+"""Standardization around the network: float64 statistics, numpy and torch sides.
 
-:class:`Scaling` computes float64 statistics in one pass over ``X`` and maps
-rows to the network's units and back, on the numpy side (float64) and on the
-torch side (:meth:`Scaling.standardizer`, :meth:`Scaling.destandardizer`, in
-the compute dtype, on the device). Training data, memory-mapped batches and
-inference all go through the torch side, so a float32 row is standardized
-with the same arithmetic whichever path it takes.
+:class:`Scaling` reads ``X`` once to compute its statistics, checks and bounds,
+and maps rows to the network's units and back. Training rows, out-of-core
+batches and inference all standardize through its torch side, so a float32
+row gets the same arithmetic whichever path it takes.
 """
 
 import numpy as np
@@ -13,19 +11,9 @@ import torch
 from sklearn import get_config
 from sklearn.utils import assert_all_finite
 
-from ._sources import read_chunk
-
-#: Rows per chunk are chosen so that a float64 chunk holds about 2 MB.
-CHUNK_ELEMENTS = 2**18
+from .sources import chunks, read_chunk
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def chunks(n_rows, n_features):
-    """Yield ``slice`` objects covering ``n_rows`` rows in ~2 MB float64 chunks."""
-    step = max(1, CHUNK_ELEMENTS // max(n_features, 1))
-    for start in range(0, n_rows, step):
-        yield slice(start, start + step)
 
 
 def _check_chunk(chunk, estimator_name):
@@ -35,24 +23,25 @@ def _check_chunk(chunk, estimator_name):
 
 
 def scan(X, *, estimator_name=None):
-    """Read ``X`` once in chunks: check it is finite, return ``(min, max)``.
+    """Read ``X`` once in chunks: check it is finite, return each feature's range.
 
-    What a later ``partial_fit`` call needs of its rows (the scaling
-    statistics come from the first call). The finiteness check follows
-    scikit-learn's ``assume_finite``.
+    What a later ``partial_fit`` call needs of its rows; the check follows
+    scikit-learn's ``assume_finite``. Returns ``(low, high)``, float64 arrays.
     """
     check = not get_config()["assume_finite"]
-    low, high = np.inf, -np.inf
+    low = high = None
     for rows in chunks(*X.shape):
         chunk = read_chunk(X, rows)
         if check:
             _check_chunk(chunk, estimator_name)
-        low, high = min(low, chunk.min()), max(high, chunk.max())
-    return float(low), float(high)
+        lo, hi = chunk.min(axis=0), chunk.max(axis=0)
+        low = lo if low is None else np.minimum(low, lo)
+        high = hi if high is None else np.maximum(high, hi)
+    return low.astype(np.float64), high.astype(np.float64)
 
 
 class _Moments:
-    """Count, mean and centred sum of squares per feature, merged chunk by chunk.
+    """Count, mean, centred sum of squares and range per feature, chunk by chunk.
 
     The sum of squares is held as ``peak ** 2 * q`` with ``peak`` the largest
     deviation seen, so values up to float64's limit give finite statistics;
@@ -64,9 +53,13 @@ class _Moments:
         self.mean = np.zeros(n_features)
         self.peak = np.ones(n_features)
         self.q = np.zeros(n_features)
+        self.low = np.full(n_features, np.inf)
+        self.high = np.full(n_features, -np.inf)
 
     def add(self, chunk):
         m = chunk.shape[0]
+        self.low = np.minimum(self.low, chunk.min(axis=0))
+        self.high = np.maximum(self.high, chunk.max(axis=0))
         mean = chunk.mean(axis=0)
         deviation = chunk - mean
         peak = np.abs(deviation).max(axis=0)
@@ -102,13 +95,11 @@ class Scaling:
 
     Attributes
     ----------
-    mean_ : ndarray of shape (n_features,), float64
-    scale_ : ndarray of shape (n_features,), float64
+    mean_, scale_ : ndarray of shape (n_features,), float64
     baseline_loss_ : float
-        Mean squared error, in scaled units, of predicting each feature's
-        mean.
-    data_min_, data_max_ : float
-        Smallest and largest value of ``X`` (only with ``bounds=True``).
+        Mean squared error, in scaled units, of predicting each feature's mean.
+    data_min_, data_max_ : ndarray of shape (n_features,), float64
+        Each feature's smallest and largest value in ``X``.
     """
 
     def __init__(self, method="global"):
@@ -118,7 +109,7 @@ class Scaling:
         # The torch factors are derived: rebuilt on the loading machine.
         return {k: v for k, v in self.__dict__.items() if k != "_torch"}
 
-    def fit(self, X, *, estimator_name=None, bounds=False):
+    def fit(self, X, *, estimator_name=None):
         """Compute the statistics of ``X`` in float64, in one pass.
 
         Each chunk is checked for NaN and infinity (unless scikit-learn's
@@ -128,7 +119,6 @@ class Scaling:
         check = not get_config()["assume_finite"]
         n, p = X.shape
         moments = _Moments(p)
-        low, high = np.inf, -np.inf
         # Overflow is checked for at the end, with a message of our own.
         with np.errstate(over="ignore", invalid="ignore"):
             for rows in chunks(n, p):
@@ -136,11 +126,7 @@ class Scaling:
                 if check:
                     _check_chunk(chunk, estimator_name)
                 moments.add(chunk)
-                if bounds:
-                    low, high = min(low, chunk.min()), max(high, chunk.max())
             mean, std = moments.mean, moments.std()
-        if bounds:
-            self.data_min_, self.data_max_ = float(low), float(high)
         if self.method is None:
             mean, scale = np.zeros(p), np.ones(p)
         elif self.method == "center":
@@ -158,12 +144,18 @@ class Scaling:
                 "means or scales overflow). Rescale X."
             )
         self.mean_, self.scale_ = mean, scale
-        # Mean squared error of predicting every feature's mean, in the
-        # scaled units the network sees: 1 for "global", at most 1 for
-        # "standard". A model whose loss stays above it learned nothing.
+        self.data_min_, self.data_max_ = moments.low, moments.high
         with np.errstate(over="ignore"):
+            # 1 for "global", at most 1 for "standard": a model whose loss
+            # stays above it learned nothing.
             self.baseline_loss_ = float(np.mean((std / scale) ** 2))
         return self
+
+    def peak(self, low, high):
+        """Largest absolute standardized value of features ranging ``low``-``high``."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            reach = np.maximum(high - self.mean_, self.mean_ - low) / self.scale_
+        return float(reach.max(initial=0.0))
 
     # ------------------------------------------------------------ numpy side
 
@@ -180,14 +172,11 @@ class Scaling:
     def standardizer(self, dtype, device):
         """Return ``f(x, out=None)`` computing ``(x - mean_) / scale_`` in torch.
 
-        ``x`` is a tensor of ``dtype`` on ``device``; ``out`` an optional
-        buffer of its shape. float32: one fused pass, ``x * (1 / scale) +
-        (-mean / scale)`` with both factors computed in float64, when they fit
-        in float32. Its rounding error is of the order of ``x``'s own (one ulp
-        of ``x / scale``). float64 (or factors out of float32's range):
-        subtract, then divide, exactly as :meth:`transform`. The fused pass
-        would cost float64 one ulp of ``mean / scale`` rather than of the
-        result, about 1e-10 for data like timestamps.
+        float32: one fused pass, ``x * (1 / scale) + (-mean / scale)`` with
+        both factors computed in float64 (when they fit in float32). float64
+        (or factors beyond float32): subtract, then divide, exactly as
+        :meth:`transform`; the fused pass would cost data such as timestamps
+        one ulp of ``mean / scale``.
         """
         return self._cached(("standardize", dtype, str(device)), self._standardizer)
 
@@ -214,11 +203,8 @@ class Scaling:
         return lambda z: torch.addcmul(mean, z, scale)
 
     def _cached(self, key, build):
-        """Return the torch function of ``key``, built once per dtype and device.
-
-        Inference calls it at every ``transform``: building the factors costs
-        about 3 % of a 4 000-row call.
-        """
+        # Built once per dtype and device: building the factors costs about
+        # 3 % of a 4,000-row transform.
         cache = self.__dict__.setdefault("_torch", {})
         fn = cache.get(key)
         if fn is None:

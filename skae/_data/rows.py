@@ -1,14 +1,12 @@
-"""Training data on the device: rows, mini-batches and the validation split.
+"""The rows the net reads: datasets, mini-batches and the validation split.
 
 Batches are index-slices of one preloaded float32 tensor, or, for sources
-that are not preloaded (:func:`~skae._sources.is_lazy`: memory-mapped files,
-sparse matrices, zarr / HDF5 / dask arrays), rows read and standardized when
-a batch needs them (:class:`LazyRows`). They reach skorch through its
-``get_dataset`` / ``get_iterator`` / ``train_split`` hooks instead of the
-per-row ``Dataset`` + ``collate`` path. Standardization is
-:class:`~skae._scaling.Scaling`'s torch side in every case, and a batch holds
-the same rows in the same order whichever the source: the fitted model does
-not depend on how ``X`` is stored.
+that are not preloaded (memory-mapped files, sparse matrices, zarr / HDF5 /
+dask arrays), rows read and standardized when a batch needs them
+(:class:`LazyRows`). They reach skorch through its ``get_dataset``,
+``get_iterator`` and ``train_split`` hooks. A batch holds the same rows in the
+same order whichever the source, so the fitted model does not depend on how
+``X`` is stored.
 """
 
 import math
@@ -16,15 +14,12 @@ import math
 import numpy as np
 import torch
 
-from ._devices import copy_into, float64_device, move
-from ._scaling import chunks
-from ._sources import BlockArray, is_lazy, pieces, read_chunk
+from .._devices import float64_device, move
+from .scaling import scan
+from .sources import BlockArray, chunks, is_lazy, pieces, read_chunk
 
-#: An out-of-core (block-read) source is read in passes over the whole
-#: array, each gathering the rows of the next mini-batches (in the epoch's
-#: shuffled order) into memory: a pass holds about this share of the
-#: source's rows, standardized in float32, so an epoch reads the source this
-#: many times over, always in contiguous blocks.
+#: An out-of-core source is read in passes, each gathering the rows of the
+#: next mini-batches (in the epoch's order): about this share of its rows.
 PASS_FRACTION = 1 / 12
 
 #: ... but at least this many values (small sources: one pass).
@@ -35,30 +30,22 @@ MIN_PASS_ELEMENTS = 2**22
 MAX_TRAINING_VALUE = 1e18
 
 #: A trailing mini-batch with fewer rows joins the batch before it (when
-#: ``batch_size`` is at least this). torch's CPU matrix products of 5 to 11
-#: float32 rows round differently with 1 and 2 threads (measured with torch
-#: 2.13 on x86-64; 1-4, 8 and 12 rows or more do not), so a tiny trailing
-#: batch would make the fitted model depend on the thread count.
+#: ``batch_size`` is at least this): torch's CPU matrix products of 5 to 11
+#: float32 rows round differently with 1 and 2 threads.
 MIN_BATCH_ROWS = 16
 
 
 def index_dtype(n):
-    """int32 positions for fewer than 2**31 rows: half the memory of int64.
-
-    ``torch.randperm`` draws the same permutation in either dtype (checked up
-    to 2,000,000 rows), so fitted models do not change; a 2,000,000-row split
-    and shuffle then hold 8 MB each instead of 16.
-    """
+    """int32 positions below 2**31 rows (``randperm`` draws the same order)."""
     return torch.int32 if n < 2**31 else torch.int64
 
 
 def batch_bounds(n, batch_size):
     """Return ``(start, stop)`` pairs of the mini-batches of ``n`` rows.
 
-    Batches of ``batch_size`` rows; a trailing batch of fewer than
-    ``MIN_BATCH_ROWS`` rows (with ``batch_size >= MIN_BATCH_ROWS``), or of a
-    single row (batch normalization cannot train on one), joins the batch
-    before it.
+    A trailing batch of fewer than ``MIN_BATCH_ROWS`` rows (with ``batch_size
+    >= MIN_BATCH_ROWS``), or of one row (batch normalization cannot train on
+    one), joins the batch before it.
     """
     starts = list(range(0, n, batch_size))
     if len(starts) > 1:
@@ -69,12 +56,9 @@ def batch_bounds(n, batch_size):
 
 
 class Rows(torch.utils.data.Dataset):
-    """Rows of a 2-D source, standardized on the fly when needed.
+    """Rows of a 2-D source: a preloaded float32 tensor or :class:`LazyRows`.
 
-    ``data`` is either a float32 tensor already standardized and on the
-    training device (the fast path) or a :class:`LazyRows` reading batches
-    from an array such as ``np.memmap``. ``index`` selects a subset (a
-    train/validation split) without copying.
+    ``index`` selects a subset (a train/validation split) without copying.
     """
 
     def __init__(self, data, index=None):
@@ -97,9 +81,8 @@ class Rows(torch.utils.data.Dataset):
     def batches(self, order, bounds):
         """Yield the batch of ``order[start:stop]`` for each pair of ``bounds``.
 
-        Lazy data whose source is read in blocks gather several batches per
-        pass over the source (:data:`PASS_FRACTION`); the others take each
-        batch as it comes. The batches are the same either way.
+        A source read in blocks gathers several batches per pass
+        (:data:`PASS_FRACTION`); the batches are the same either way.
         """
         per_pass = getattr(self.data, "pass_rows", None)
         if per_pass is None:
@@ -115,9 +98,8 @@ class Rows(torch.utils.data.Dataset):
                 last = group.pop()
                 for start, stop in group:
                     yield rows[start - first : stop - first]
-                # The last batch is a copy: the caller still holds it while
-                # the next pass is read, and a view would keep this whole
-                # pass alive meanwhile.
+                # A copy: a view would keep the whole pass alive while the
+                # caller holds the batch.
                 last = rows[last[0] - first : last[1] - first].clone()
                 del rows
                 yield last
@@ -133,12 +115,8 @@ class Rows(torch.utils.data.Dataset):
 class LazyRows:
     """Read, standardize and convert rows of ``X`` when a batch needs them.
 
-    Used for sources that are not preloaded (an ``np.memmap``, a sparse
-    matrix, a zarr / HDF5 / dask array), so that ``X`` is never copied
-    whole. ``standardize`` is the scaling's torch side for ``X``'s dtype.
-    A :class:`~skae._sources.BlockArray` is read in passes of
-    ``pass_rows`` rows (:meth:`Rows.batches`); the other sources batch by
-    batch (``pass_rows`` is None).
+    ``X`` is never copied whole. A :class:`~skae._data.sources.BlockArray` is
+    read in passes of ``pass_rows`` rows, the other sources batch by batch.
     """
 
     def __init__(self, X, standardize, device, host=None):
@@ -187,12 +165,10 @@ class LazyRows:
 class BatchIterator:
     """Yield ``(X_batch, None)`` mini-batches of a :class:`Rows` dataset.
 
-    The reconstruction target is the batch itself, so no ``y`` is built. With
-    ``shuffle``, each epoch draws one permutation from ``generator`` and slices
-    it into the batches of :func:`batch_bounds`. With ``shard`` (a
-    :class:`~skae._distributed.DataParallel`), each global batch is cut the
-    same way on every rank and this rank's piece is yielded as
-    ``(X_piece, n_rows_of_the_global_batch)``.
+    With ``shuffle``, each epoch draws one permutation from ``generator``.
+    With ``shard`` (:class:`~skae._training.parallel.DataParallel`), each
+    global batch is cut the same way on every rank and this rank's piece is
+    yielded as ``(X_piece, n_rows_of_the_global_batch)``.
     """
 
     def __init__(self, dataset, batch_size, shuffle, generator, shard=None):
@@ -238,10 +214,9 @@ class BatchIterator:
 class HoldoutSplit:
     """skorch ``train_split``: hold out a random ``fraction`` of the rows.
 
-    The split is drawn once per dataset and reused when training resumes after
-    a restart, so validation rows never leak into training; :meth:`forget`
-    drops it at the end of a training call (it references the training rows).
-    With ``active=False`` (what ``partial_fit`` sets) every row is trained on.
+    The split is drawn once per dataset and reused after a restart, so
+    validation rows never leak into training; :meth:`forget` drops it at the
+    end of a training call. With ``active=False`` every row is trained on.
     """
 
     def __init__(self, fraction, generator):
@@ -278,15 +253,35 @@ class HoldoutSplit:
         return Rows(dataset.data, train), Rows(dataset.data, valid)
 
 
-def prepare_rows(X, scaling, device):
-    """Return a :class:`Rows` dataset over ``X`` standardized by ``scaling``.
+def load_rows(X, scaling, device, *, unit_interval=False, estimator_name=None):
+    """Return ``X`` as :class:`Rows` standardized by ``scaling``, checked first.
 
-    A lazy source (:func:`~skae._sources.is_lazy`) is read batch by batch,
-    never copied whole; any other array is standardized chunk by chunk, in
-    ``X``'s dtype (the arithmetic of inference), on ``device`` (float64 rows
-    on the CPU for MPS, which has no float64), into one float32 tensor on
-    ``device``.
+    An unfitted ``scaling`` is fitted on ``X`` (statistics, finiteness and
+    each feature's range in one pass); a fitted one (a later ``partial_fit``
+    call) reads ``X`` once for its finiteness and range. Then the data are
+    refused if they lie outside [0, 1] with ``unit_interval``, or if their
+    standardized values would overflow float32 squares. A lazy source is read
+    batch by batch when training needs it; any other array is standardized
+    chunk by chunk, in ``X``'s dtype, into one float32 tensor on ``device``.
     """
+    if hasattr(scaling, "mean_"):
+        low, high = scan(X, estimator_name=estimator_name)
+    else:
+        scaling.fit(X, estimator_name=estimator_name)
+        low, high = scaling.data_min_, scaling.data_max_
+    if unit_interval and not (0.0 <= low.min() and high.max() <= 1.0):
+        raise ValueError(
+            f"loss='bce' needs X in [0, 1]; X has values from {low.min():.4g} to "
+            f"{high.max():.4g}. Scale X to [0, 1] first, e.g. with "
+            "sklearn.preprocessing.MinMaxScaler, or use loss='mse'."
+        )
+    peak = scaling.peak(low, high)
+    if not peak <= MAX_TRAINING_VALUE:
+        raise ValueError(
+            f"X has values up to {peak:.3g} after scaling; the network trains "
+            f"in float32 and needs them below {MAX_TRAINING_VALUE:.0e}. Use "
+            "scaling='global' or 'standard', or rescale X."
+        )
     dtype = torch.float64 if X.dtype == np.float64 else torch.float32
     # float64 arithmetic where the device has none (MPS): on the CPU.
     host = float64_device(device) if dtype == torch.float64 else torch.device(device)
@@ -298,22 +293,8 @@ def prepare_rows(X, scaling, device):
         # Writable: torch warns on read-only arrays (a DataFrame's values
         # under pandas' copy-on-write are), though it only reads this one.
         chunk = np.require(read_chunk(X, rows), requirements=["W"])
-        copy_into(data[rows], standardize(torch.from_numpy(chunk).to(host)))
+        values = standardize(torch.from_numpy(chunk).to(host))
+        # Rounded to float32 where it was computed: MPS converts no dtype
+        # on a copy.
+        data[rows].copy_(values.to(torch.float32))
     return Rows(data)
-
-
-def check_finite_rows(rows):
-    """Raise ValueError if the standardized training data is too large to train.
-
-    The network trains in float32; squared errors of values beyond ~1e18
-    overflow it, so such data is refused before training starts.
-    """
-    data = rows.data
-    if isinstance(data, torch.Tensor) and data.numel():
-        peak = data.abs().max().item()
-        if not peak <= MAX_TRAINING_VALUE:
-            raise ValueError(
-                f"X has values up to {peak:.3g} after scaling; the network trains "
-                f"in float32 and needs them below {MAX_TRAINING_VALUE:.0e}. Use "
-                "scaling='global' or 'standard', or rescale X."
-            )

@@ -1,13 +1,9 @@
-"""The variational autoencoder module: a Gaussian posterior over the code.
+"""The variational autoencoder module (a Gaussian posterior over the code) and its ELBO.
 
-:class:`VariationalAutoencoder` is an :class:`~skae._modules.Autoencoder`
-whose encoder gives the mean of the posterior ``q(z|x)`` (the encoder stack,
-so ``encoder`` maps rows to posterior means, as ``transform`` does) plus a
-log-variance head on the last hidden layer. In training mode the decoder
-reads a draw ``z = mean + exp(log_var / 2) * eps`` (the reparameterization
-trick), ``eps`` from the module's :class:`~skae._layers.RandomSource`; in
-eval mode it reads the mean. The KL term of the objective reads ``mean`` and
-``log_var`` from the :class:`~skae._modules.Output`.
+The encoder stack gives the posterior mean (what ``transform`` returns) and a
+log-variance head reads the last hidden layer. In training mode the decoder
+reads a draw ``mean + exp(log_var / 2) * eps`` (the reparameterization trick,
+``eps`` from the module's own generator); in eval mode the mean.
 """
 
 import math
@@ -16,9 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._modules import Autoencoder, Output
-from ._objective import kl_divergence
-from ._sources import read_chunk
+from .modules import Autoencoder, Output
+from .._data.sources import read_chunk
 
 
 class VariationalAutoencoder(Autoencoder):
@@ -80,6 +75,11 @@ class VariationalAutoencoder(Autoencoder):
         yield from self.encoder.named_layers("encoder")
         yield "encoder.log_var", self.log_var
         yield from self.decoder.named_layers("decoder")
+
+
+def kl_divergence(mean, log_var):
+    """Elementwise ``KL(N(mean, exp(log_var)) || N(0, 1))``."""
+    return 0.5 * (mean.square() + log_var.exp() - 1.0 - log_var)
 
 
 def log_likelihood(x, logits, activation, loss):

@@ -1,24 +1,10 @@
 """Where rows come from: arrays in memory, sparse matrices, out-of-core arrays.
 
-Every pass over ``X`` (scaling statistics, training batches, inference)
-reads rows with :func:`read_chunk`, which returns a dense, C-contiguous
-NumPy array whatever ``X`` is. Two adapters give sources that are not NumPy
-arrays that same face (``shape``, ``dtype``, ``X[rows]`` returning dense
-rows):
-
-:class:`SparseRows`
-    A SciPy sparse matrix or array, kept in CSR form; rows are densified
-    when read, a batch at a time. Nothing is ever centred as a whole matrix.
-:class:`BlockArray`
-    A zarr array, an h5py dataset or a dask array, read in contiguous
-    blocks aligned to its own chunks (the last block read is kept, so
-    that consecutive reads of small pieces read each block once). It is
-    never loaded whole: scikit-learn's ``check_array`` would.
-
-:func:`pieces` reads an arbitrary set of rows: from a :class:`BlockArray`
-block by block (every block holding some of them is read once, in order),
-from an ``np.memmap`` in sorted order (sequential on disk), from anything
-else in one fancy-indexed read.
+Every pass over ``X`` reads it through :func:`read_chunk` (or :func:`pieces`
+for a set of rows), which returns dense C-contiguous NumPy rows whatever
+``X`` is. :class:`SparseRows` (SciPy sparse, read as CSR) and
+:class:`BlockArray` (zarr, h5py, dask: read in blocks aligned to its chunks,
+never loaded whole) give other sources that face.
 """
 
 import contextlib
@@ -35,14 +21,22 @@ OUT_OF_CORE = ("zarr", "h5py", "dask")
 #: chunks of the source; fewer only at the end).
 BLOCK_BYTES = 8 * 2**20
 
+#: A pass over ``X`` reads chunks of about this many values (2 MB of float64).
+CHUNK_ELEMENTS = 2**18
+
+
+def chunks(n_rows, n_features):
+    """Yield ``slice`` objects covering ``n_rows`` rows in ~2 MB float64 chunks."""
+    step = max(1, CHUNK_ELEMENTS // max(n_features, 1))
+    for start in range(0, n_rows, step):
+        yield slice(start, start + step)
+
 
 def read_chunk(X, rows, dtype=None):
     """Return ``X[rows]`` as a dense C-contiguous array (of ``dtype`` if given).
 
-    Every pass over ``X`` reads it through here: a C-ordered copy makes the
-    arithmetic that follows, and so the fitted model, independent of ``X``'s
-    memory layout (numpy sums a Fortran-ordered column in another order).
-    ``X`` is a NumPy array or one of this module's adapters.
+    A C-ordered copy makes the arithmetic that follows, and so the fitted
+    model, independent of ``X``'s memory layout.
     """
     return np.ascontiguousarray(X[rows], dtype=dtype)
 
@@ -74,9 +68,7 @@ def file_backed(X):
 class SparseRows:
     """A SciPy sparse matrix read as dense rows, a batch at a time.
 
-    CSC input is converted to CSR once (a copy of its non-zeros): reading
-    rows of a CSC matrix is about 8 times slower. ``X[rows]`` (a slice or
-    integer positions, in any order) returns those rows densified.
+    CSC input is converted to CSR once: reading rows of CSC is ~8 times slower.
     """
 
     def __init__(self, X):
@@ -178,11 +170,9 @@ class BlockArray:
 def _one_reader():
     """A context reading a block in the calling thread, one chunk at a time.
 
-    Blocks are read one after the other, each a few chunks: zarr's thread
-    pool (and a dask scheduler's) would decompress into buffers of other
-    threads' memory arenas, which the C library keeps after the read (about
-    40 MB more peak memory measured for a 488 MiB zarr source). The setting
-    is zarr's (version 3), restored when the block is read.
+    zarr's thread pool would decompress into other threads' memory arenas,
+    which the C library keeps after the read (~40 MB more peak memory for a
+    488 MiB source).
     """
     zarr = sys.modules.get("zarr")
     config = getattr(zarr, "config", None)

@@ -24,9 +24,9 @@ from scipy import linalg
 from scipy.linalg import blas
 from sklearn.decomposition import PCA
 
-from ._devices import move
-from ._scaling import CHUNK_ELEMENTS
-from ._tying import TiedLinear
+from .._devices import move
+from .._data.sources import CHUNK_ELEMENTS
+from .tying import TiedLinear
 
 #: Widest input whose PCA is computed from its covariance matrix (at most
 #: 32 MiB in float64); wider preloaded rows go to scikit-learn's PCA.

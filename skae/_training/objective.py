@@ -1,25 +1,20 @@
 """The training objective: a weighted sum of named terms.
 
-Each term is a small class with a ``name`` (its history key is
-``train_<name>``), the estimator ``parameter`` that weighs it, and a
-``__call__(X, output, module)`` returning its value on one batch: ``X`` the
-batch the network should reconstruct (standardized), ``output`` the
-:class:`~skae._modules.Output` of the module on it. The reconstruction term is
-always on; every other term joins the objective when its parameter is
-non-zero.
+A term is a small class with a ``name`` (recorded as ``train_<name>``), the
+estimator ``parameter`` that weighs it, and ``__call__(X, output, module)``
+returning its value on a batch: ``X`` the standardized batch to reconstruct,
+``output`` the module's :class:`~skae._nn.modules.Output`. A new term is one
+class registered with :func:`term` and one estimator parameter of its name.
+``alpha`` is not a term: it is the optimizer's weight decay.
 
-Adding a term (an activity penalty, a Jacobian penalty, a KL divergence) is
-writing one class here, registered with :func:`term`, and one estimator
-parameter of the same name: nothing else changes. ``alpha`` (L2) is not a
-term: it is weight decay applied by the optimizer (see :mod:`skae._net`).
-
-Reductions are row sums first, then a sum over rows: torch's single-pass
-reduction of a large tensor rounds differently with 1 and 2 threads, and the
-recorded losses decide when training stops.
+Reductions sum rows first, then over rows: torch's single-pass reduction of a
+large tensor rounds differently with 1 and 2 threads.
 """
 
 import torch
 from torch.nn import functional as F
+
+from .._nn.variational import kl_divergence
 
 #: Parameter name -> term class, filled by :func:`term` in definition order.
 TERMS = {}
@@ -61,8 +56,8 @@ class Term:
         on; penalties on the weights are not (they do not depend on rows).
         Each is also recorded as ``valid_<name>`` when there are several.
     needs_jacobian : bool
-        Reads ``output.vjp``: the module must run its encoder under
-        :func:`torch.func.vjp` (see :meth:`~skae._modules.Autoencoder.parts`).
+        Reads ``output.vjp``: the module runs its encoder under
+        :func:`torch.func.vjp`.
     """
 
     name = ""
@@ -70,9 +65,6 @@ class Term:
     per_training_row = False
     validated = False
     needs_jacobian = False
-
-    def __init__(self, params):
-        self.params = params
 
     def __call__(self, X, output, module):
         raise NotImplementedError
@@ -88,12 +80,15 @@ class Reconstruction(Term):
     name = "reconstruction"
     validated = True
 
+    def __init__(self, loss="mse"):
+        self.loss = loss
+
     def __call__(self, X, output, module):
         return mean_of_rows(self.values(X, output))
 
     def values(self, X, output):
         """The loss of each element of the batch, of ``X``'s shape."""
-        if self.params["loss"] == "bce":
+        if self.loss == "bce":
             return F.binary_cross_entropy_with_logits(
                 output.logits, X, reduction="none"
             )
@@ -129,14 +124,10 @@ class ActivityL1(Term):
 class Contractive(Term):
     """Mean over rows of ``||dz/dx||_F^2``, the encoder's Jacobian at each row.
 
-    Exact, from the pass that computed the code: ``output.vjp`` (from
-    :func:`torch.func.vjp`) is mapped with :func:`torch.func.vmap` over the
-    ``n_components`` unit vectors of the code, giving every row's Jacobian
-    in one batched backward pass; the gradient of the penalty then flows
-    through it to the weights. ``x`` is the encoder's input (after any
-    corruption), in the network's scaled units. Each row's code must depend
-    on that row only (no batch normalization in training mode), which
-    :func:`skae._checks.check_params` ensures.
+    Exact, from the pass that computed the code: ``output.vjp`` is mapped with
+    :func:`torch.func.vmap` over the unit vectors of the code, every row's
+    Jacobian in one batched backward pass. Each row's code must depend on that
+    row only (no batch normalization in training mode).
     """
 
     name = "contractive"
@@ -157,13 +148,9 @@ class Contractive(Term):
 class KullbackLeibler(Term):
     """``KL(q(z|x) || N(0, I))`` per row, averaged, divided by ``n_features``.
 
-    The posterior ``q(z|x)`` is the Gaussian of mean ``output.code`` and
-    log-variance ``output.log_var``. Dividing by the number of features puts
-    it on the footing of the reconstruction term, a mean per matrix element:
-    with ``beta=1`` the objective is the negative evidence lower bound
-    (ELBO) of a Gaussian decoder of variance 1/2 (``loss="mse"``) or a
-    Bernoulli decoder (``loss="bce"``), divided by ``n_features``, up to a
-    constant.
+    Divided by the number of features, it stands on the footing of the
+    reconstruction term (a mean per entry): with ``beta=1`` the objective is
+    the negative ELBO divided by ``n_features``, up to a constant.
     """
 
     name = "kl"
@@ -174,31 +161,31 @@ class KullbackLeibler(Term):
         return mean_row_sum(kl_divergence(output.code, output.log_var)) / X.shape[1]
 
 
-def kl_divergence(mean, log_var):
-    """Elementwise ``KL(N(mean, exp(log_var)) || N(0, 1))``."""
-    return 0.5 * (mean.square() + log_var.exp() - 1.0 - log_var)
-
-
 class Objective:
-    """The weighted sum of the active terms of an estimator's parameters.
+    """The weighted sum of the reconstruction and the terms with a weight.
 
-    Passed to skorch as the net's ``criterion`` (an object, not an
-    ``nn.Module``: it holds no weights, so nothing wraps it, e.g. in
-    DistributedDataParallel). The net sets :attr:`n_train` when a training
-    pass starts.
+    skorch's ``criterion``: an object, not an ``nn.Module``, as it holds no
+    weights. ``n_train`` (the training rows of the pass) is set by the
+    ``penalties`` callback when an epoch begins.
 
     Parameters
     ----------
-    params : dict
-        The estimator's parameters (``get_params()``).
+    loss : {"mse", "bce"}, default="mse"
+        The reconstruction term.
+    **weights : float
+        Weight of each registered term, by its parameter name (``l1``,
+        ``activity_l1``, ``contractive``, ``beta``); 0 leaves it out.
     """
 
-    def __init__(self, params):
-        self.terms = [(Reconstruction(params), 1.0)]
+    def __init__(self, loss="mse", **weights):
+        unknown = set(weights) - set(TERMS)
+        if unknown:
+            raise TypeError(f"Objective has no terms weighed by {sorted(unknown)}.")
+        self.terms = [(Reconstruction(loss), 1.0)]
         for parameter, cls in TERMS.items():
-            weight = params.get(parameter, 0.0)
+            weight = weights.get(parameter, 0.0)
             if weight:
-                self.terms.append((cls(params), float(weight)))
+                self.terms.append((cls(), float(weight)))
         self.n_train = 1
 
     @property

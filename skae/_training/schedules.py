@@ -3,11 +3,8 @@
 import inspect
 import math
 
-import torch
 from skorch.callbacks import LRScheduler
 from torch.optim import lr_scheduler
-
-from .callbacks import monitored_loss
 
 SCHEDULES = {
     "exponential": lr_scheduler.ExponentialLR,
@@ -22,17 +19,8 @@ SCHEDULES = {
 def default_schedule_params(name, max_iter):
     """Return the documented default settings of schedule ``name``.
 
-    Defaults that depend on the training length use ``max_iter`` (epochs):
-
-    - ``"exponential"``: ``gamma=0.97``.
-    - ``"linear"``: ``start_factor=1.0, end_factor=0.01, total_iters=max_iter``.
-    - ``"step"``: ``step_size=max(1, max_iter // 3), gamma=0.1``.
-    - ``"cosine"``: ``T_max=max_iter, eta_min=0.0``.
-    - ``"warm_restarts"``: ``T_0=ceil(max_iter / 7), T_mult=2``: restarts
-      after about 1/7 and 3/7 of training; the third cycle ends at
-      ``max_iter`` or up to 6 epochs after it (rounding), so runs of about 30
-      epochs or more end with the small steps of a cycle's end.
-    - ``"plateau"``: ``factor=0.5, patience=5, threshold=1e-4``.
+    ``"warm_restarts"`` restarts after about 1/7 and 3/7 of ``max_iter``, so
+    runs of ~30 epochs or more end with the small steps of a cycle's end.
     """
     return {
         "constant": {},
@@ -48,14 +36,12 @@ def default_schedule_params(name, max_iter):
 def check_schedule_params(name, params, max_iter=10, lr=1.0):
     """Raise ValueError unless ``params`` suit the scheduler of ``name``.
 
-    Unknown keys are named; then the scheduler is built with the merged
-    settings on a dummy optimizer with learning rate ``lr`` and stepped
-    through ``max_iter`` epochs (at most 1000), so bad values (a zero
-    ``step_size``, a string ``gamma``) fail here, before training, as do
-    settings under which the learning rate would turn negative, non-finite
-    or grow above ``lr`` (an ``eta_min`` above it). A ``gamma`` must be in
-    (0, 1], also where a long ``step_size`` would hide it from the
-    simulation. ``"plateau"`` must watch a loss going down: ``mode="min"``.
+    Unknown keys are named; then skorch simulates the schedule over
+    ``max_iter`` epochs (at most 1000), so that bad values fail before
+    training, as do settings under which the rate would turn negative,
+    non-finite or grow above ``lr``. A ``gamma`` must be in (0, 1] (a long
+    ``step_size`` could hide it from the simulation); ``"plateau"`` watches a
+    loss: ``mode="min"``.
     """
     if name == "constant":
         if params:
@@ -89,20 +75,18 @@ def check_schedule_params(name, params, max_iter=10, lr=1.0):
             f"{where}: mode must be 'min', because the monitored quantity is a "
             "loss, which should go down."
         )
-    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
-    factors = []
+    steps = min(max(max_iter, 2), 1000)
     try:
-        scheduler = SCHEDULES[name](optimizer, **kwargs)
-        for _ in range(min(max(max_iter, 2), 1000)):
-            optimizer.step()
-            # A plateau scheduler sees a loss that never improves.
-            scheduler.step(1.0) if name == "plateau" else scheduler.step()
-            factors.append(optimizer.param_groups[0]["lr"] / lr)
+        # A plateau scheduler sees a loss that never improves.
+        rates = make_scheduler(name, params, max_iter).simulate(
+            steps + 1, lr, step_args=1.0 if name == "plateau" else None
+        )
     except Exception as exc:
         raise ValueError(
             f"lr_schedule_params={params!r} are not valid for "
             f"{SCHEDULES[name].__name__} (lr_schedule={name!r}): {exc}"
         ) from None
+    factors = [float(rate) / lr for rate in rates[1:]]
     # The worst epoch: the highest rate, or the first negative or non-finite.
     epoch, factor = max(
         enumerate(factors, start=2),
@@ -117,13 +101,17 @@ def check_schedule_params(name, params, max_iter=10, lr=1.0):
         )
 
 
+def monitored_loss(net):
+    """The last epoch's validation loss if it has one, else its training loss."""
+    row = net.history[-1]
+    return row["valid_loss"] if "valid_loss" in row else row["train_loss"]
+
+
 class ResumingLRScheduler(LRScheduler):
     """skorch's ``LRScheduler`` that keeps its torch scheduler across calls.
 
-    skorch rebuilds the scheduler at every ``on_train_begin``, that is at every
-    ``partial_fit`` call, which restarts cyclic schedules and double-steps
-    ``StepLR``. This one rebuilds it only when the optimizer changed (a new
-    fit, or a model loaded from a file).
+    skorch rebuilds it at every ``on_train_begin`` (every ``partial_fit`` call),
+    which restarts cyclic schedules; this one only for a new optimizer.
     """
 
     def on_train_begin(self, net, **kwargs):
@@ -136,8 +124,7 @@ class ResumingLRScheduler(LRScheduler):
 def make_scheduler(name, params, max_iter):
     """Return a skorch ``LRScheduler`` callback, or None for ``"constant"``.
 
-    ``"plateau"`` watches :func:`~skae.callbacks.monitored_loss`: the
-    validation loss when there is one, else the training loss.
+    ``"plateau"`` watches :func:`monitored_loss`.
     """
     if name == "constant":
         return None
@@ -150,12 +137,9 @@ def make_scheduler(name, params, max_iter):
 def scale_rates(optimizer, scheduler, factor):
     """Multiply every learning rate of ``optimizer`` and ``scheduler`` by ``factor``.
 
-    After a divergence training goes on with the same optimizer and scheduler
-    at a lower rate. The schedules keep their position: the chainable ones
-    (exponential, linear, step, cosine) step from the group's current rate,
-    the closed-form warm restarts from ``base_lrs``, and both cosine
-    schedules' floor ``eta_min`` is scaled too, so the whole curve from here
-    on is ``factor`` times the one it replaces.
+    The schedule keeps its position; ``base_lrs`` and the cosine schedules'
+    ``eta_min`` are scaled too, so the whole curve from here on is ``factor``
+    times the one it replaces.
     """
     for group in optimizer.param_groups:
         group["lr"] *= factor

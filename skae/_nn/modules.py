@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._layers import (
+from .layers import (
     ACTIVATIONS,
     BatchNorm1d,
     Dropout,
@@ -38,8 +38,8 @@ from ._layers import (
     RandomSource,
     linear,
 )
-from ._noise import Corruption
-from ._tying import tie
+from .noise import Corruption
+from .tying import tie
 
 
 class Block(nn.Module):

@@ -1,0 +1,1 @@
+"""The PyTorch modules: layers, stacks, the autoencoders and their PCA start."""

@@ -1,0 +1,1 @@
+"""Training: the skorch net, its callbacks, the objective, schedules and the loop."""
