@@ -344,11 +344,11 @@ class TestPlotLatent:
 def test_missing_matplotlib_is_a_clear_error(monkeypatch):
     import sys
 
-    from skae import plotting
+    from skae.plotting._common import _pyplot
 
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match="skae.plotting needs matplotlib"):
-        plotting._pyplot()
+        _pyplot()
 
 
 def test_reconstructions_need_2d_input():

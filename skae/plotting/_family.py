@@ -1,40 +1,14 @@
-"""Figures of the family's features: Jacobian heat maps, samples of a VAE.
+"""Figures of the family's features: Jacobian heat maps, samples of a VAE."""
 
-Public through :mod:`skae.plotting` (:func:`plot_jacobian`,
-:func:`plot_samples`); matplotlib is imported when they are called.
-"""
-
-import math
 from numbers import Integral
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._common import _grid, _image_shape, _pyplot
+
 #: Images per row of the grids.
 _COLUMNS = 8
-
-
-def _grid(n, axes, n_cols, size):
-    """Return ``(fig, axes)``: a new grid of ``n`` axes, or ``axes`` checked."""
-    from .plotting import _pyplot
-
-    n_cols = min(n, n_cols)
-    n_rows = math.ceil(n / n_cols)
-    if axes is None:
-        fig, axes = _pyplot().subplots(
-            n_rows,
-            n_cols,
-            figsize=(size * n_cols + 0.8, size * n_rows + 0.5),
-            squeeze=False,
-            layout="constrained",
-        )
-        for ax in axes.flat[n:]:
-            ax.set_visible(False)
-        return fig, axes.flat[:n]
-    axes = np.asarray(axes, dtype=object).ravel()
-    if axes.size != n:
-        raise ValueError(f"axes holds {axes.size} axes; {n} are needed, one per plot.")
-    return axes[0].figure, axes
 
 
 def plot_jacobian(
@@ -43,11 +17,12 @@ def plot_jacobian(
     """Heat maps of the encoder's Jacobian: which features move each code unit.
 
     For each code unit ``c``, the mean over the rows of ``X`` of
-    ``d transform(X)[:, c] / d X`` (:meth:`encoder_jacobian`, in the input's
-    units) is drawn over the input features: as an image when the features
-    are pixels, otherwise as one row of a heat map per unit. Red features
-    raise the unit, blue ones lower it; all maps share one color scale,
-    symmetric around 0. Pass a single row for the local picture at that row.
+    ``d transform(X)[:, c] / d X`` is drawn over the input features: as an
+    image when the features are pixels, otherwise as one row of a heat map
+    per unit. Red features raise the unit, blue ones lower it; all maps share
+    one color scale, symmetric around 0.
+
+    Read more in the :ref:`User Guide <family>`.
 
     Parameters
     ----------
@@ -55,7 +30,8 @@ def plot_jacobian(
         Such as :class:`~skae.AutoencoderTransformer`.
 
     X : array-like of shape (n_samples, n_features)
-        Rows at which the Jacobian is taken and averaged.
+        Rows at which the Jacobian is taken and averaged. A single row gives
+        the local picture at that row.
 
     components : list of int, default=None
         Code units to draw; None draws every unit.
@@ -103,8 +79,6 @@ def plot_jacobian(
     >>> len(fig.axes)  # 4 maps and a colorbar
     5
     """
-    from .plotting import _image_shape
-
     if not hasattr(est, "encoder_jacobian"):
         raise TypeError(
             f"plot_jacobian needs a skae estimator with encoder_jacobian; got "
@@ -135,8 +109,6 @@ def plot_jacobian(
         fig.colorbar(image, ax=list(grid), shrink=0.8, label="d code / d feature")
         return fig
     if axes is None:
-        from .plotting import _pyplot
-
         fig, ax = _pyplot().subplots(
             figsize=(min(12, 2 + 0.25 * n_features), 1 + 0.4 * len(units))
         )
@@ -156,6 +128,12 @@ def plot_jacobian(
 def plot_samples(est, n_samples=16, *, random_state=None, image_shape=None, axes=None):
     """Show rows drawn from a variational autoencoder's prior, decoded.
 
+    The decoded rows are drawn in a grid, 8 per row: as images on one gray
+    scale, or as line plots of the feature values for data that are not
+    images.
+
+    Read more in the :ref:`User Guide <family>`.
+
     Parameters
     ----------
     est : fitted estimator with ``sample``
@@ -169,11 +147,10 @@ def plot_samples(est, n_samples=16, *, random_state=None, image_shape=None, axes
 
     image_shape : tuple of int, default=None
         Shape of one image, e.g. ``(8, 8)`` for ``load_digits``. None infers
-        a square image when ``n_features`` is a perfect square; other data
-        are drawn as line plots of the feature values.
+        a square image when ``n_features`` is a perfect square.
 
     axes : array of matplotlib.axes.Axes, default=None
-        ``n_samples`` axes. None creates a new figure, 8 samples per row.
+        ``n_samples`` axes to draw on. None creates a new figure.
 
     Returns
     -------
@@ -205,8 +182,6 @@ def plot_samples(est, n_samples=16, *, random_state=None, image_shape=None, axes
     >>> len(fig.axes)
     8
     """
-    from .plotting import _image_shape
-
     if not hasattr(est, "sample"):
         raise TypeError(
             f"plot_samples needs an estimator with a sample method, such as "
