@@ -1,15 +1,10 @@
-"""VariationalAutoencoderTransformer: a variational autoencoder, sklearn's way.
+"""VariationalAutoencoderTransformer: a variational autoencoder with sklearn's API.
 
-The estimator shares everything with :class:`~skae.AutoencoderTransformer`
-(training, inference, scores, Jacobians, persistence) through
-:class:`~skae._base.BaseAutoencoder`; it adds ``beta``, the module with a
-Gaussian posterior (:mod:`skae._vae_module`), :meth:`sample` and :meth:`elbo`.
-Its parameters are the plain estimator's, documented there once: the class
-docstring copies their entries from it at import time.
+It shares training and inference with AutoencoderTransformer through skae._base
+and adds the weight of the prior, ``beta``, and the methods ``sample`` and ``elbo``.
 """
 
 import functools
-import re
 from numbers import Integral, Real
 
 import numpy as np
@@ -25,8 +20,124 @@ from ._estimator import AutoencoderTransformer
 
 
 class VariationalAutoencoderTransformer(BaseAutoencoder):
-    # The docstring is assembled below the class from _INTRO, _BETA and the
-    # sections of AutoencoderTransformer's.
+    """Variational autoencoder as a scikit-learn transformer.
+
+    The encoder gives each row a Gaussian posterior over the code; training
+    minimizes the reconstruction error of codes drawn from it plus ``beta``
+    times its divergence from the prior ``N(0, I)``. ``transform`` returns the
+    posterior mean and ``inverse_transform`` decodes; :meth:`score_samples` is
+    minus each row's mean squared reconstruction error in input units (as for
+    PCA and :class:`AutoencoderTransformer`), :meth:`elbo` each row's evidence
+    lower bound, and :meth:`sample` decodes draws from the prior. The other
+    parameters are :class:`AutoencoderTransformer`'s, with the same defaults
+    except ``init``.
+
+    Read more in the :ref:`User Guide <family_vae>`.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Width of the code: the dimension of the posterior and of the prior.
+
+    beta : float, default=1.0
+        Weight of the Kullback-Leibler divergence from each row's posterior to
+        the prior, a term of the objective (``train_kl`` in ``history_``):
+        ``beta=1`` trains on the negative ELBO, larger values give a smoother
+        code space and blurrier reconstructions (the beta-VAE), 0 drops the
+        prior. See :ref:`family_vae`.
+
+    hidden_layer_sizes, activation, output_activation : as in AutoencoderTransformer
+        The network; the posterior's log-variance is a linear head on the last
+        hidden layer.
+
+    loss, residual, normalization, dropout : as in AutoencoderTransformer
+        ``loss`` also sets the decoder's distribution in :meth:`elbo`: Gaussian
+        (``"mse"``) or Bernoulli (``"bce"``).
+
+    init : {"auto", "default", "kaiming_uniform", "kaiming_normal", \
+            "xavier_uniform", "xavier_normal", "lecun_normal", "orthogonal"}, \
+            default="auto"
+        Weight initialization, as in :class:`AutoencoderTransformer` but
+        without ``"pca"`` (a ValueError): PCA gives no posterior variance.
+
+    scaling, solver, learning_rate_init, momentum : as in AutoencoderTransformer
+        Data scaling and optimizer.
+
+    alpha, l1, activity_l1, contractive : as in AutoencoderTransformer
+        Penalties; ``activity_l1`` and ``contractive`` act on the posterior mean.
+
+    noise, noise_level, tied_weights : as in AutoencoderTransformer
+        Denoising; ``tied_weights`` ties the decoder's first layer to the mean's.
+
+    batch_size, max_iter, tol, n_iter_no_change : as in AutoencoderTransformer
+        Mini-batches and when training stops.
+
+    early_stopping, validation_fraction : as in AutoencoderTransformer
+        Early stopping; its validation loss includes the KL term.
+
+    lr_schedule, lr_schedule_params : as in AutoencoderTransformer
+        Learning-rate schedule.
+
+    max_grad_norm, clip_value, max_restarts : as in AutoencoderTransformer
+        Gradient clipping and restarts after divergence.
+
+    callbacks, n_threads, device, accelerator : as in AutoencoderTransformer
+        Extra callbacks, torch threads and where training runs.
+
+    random_state, verbose : as in AutoencoderTransformer
+        ``random_state`` also seeds the posterior draws of training.
+
+    Attributes
+    ----------
+    n_components_, n_features_in_ : int
+        Width of the code, and number of features seen during ``fit``.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit``, when they are all strings.
+
+    mean_, scale_ : ndarray of shape (n_features_in_,)
+        Per-feature mean and divisor: the network sees ``(X - mean_) / scale_``.
+
+    net_ : skorch.NeuralNet
+        The trained net; ``net_.module_`` is the PyTorch module.
+
+    encoder_, decoder_ : torch.nn.Module
+        The trained encoder (standardized rows to posterior means) and decoder.
+
+    history_ : skorch.History
+        One row per epoch, as for the plain model, with ``train_kl``.
+
+    n_iter_, n_restarts_ : int
+        Number of epochs run, and of restarts after divergence.
+
+    loss_curve_ : list of float
+        Reconstruction term of the training loss at each epoch.
+
+    stop_reason_ : str
+        Why the last training call stopped, as for the plain model.
+
+    See Also
+    --------
+    AutoencoderTransformer : The plain autoencoder.
+    sklearn.decomposition.PCA : Linear dimensionality reduction.
+    sklearn.decomposition.FactorAnalysis : A linear Gaussian latent variable
+        model with a likelihood.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import VariationalAutoencoderTransformer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> vae = VariationalAutoencoderTransformer(
+    ...     n_components=4, hidden_layer_sizes=(16,), max_iter=5, random_state=0
+    ... )
+    >>> vae.fit_transform(X).shape
+    (1797, 4)
+    >>> vae.sample(3, random_state=0).shape
+    (3, 64)
+    >>> bool(vae.score(X) < 0)
+    True
+    """
 
     _parameter_constraints: dict = {
         **AutoencoderTransformer._parameter_constraints,
@@ -254,115 +365,3 @@ def _generator(random_state):
     if random_state is None:
         return np.random.default_rng()
     return np.random.default_rng(check_random_state(random_state).randint(2**31))
-
-
-# ------------------------------------------------------------------- docstring
-
-_INTRO = """Variational autoencoder as a scikit-learn transformer.
-
-    The encoder gives each row a Gaussian posterior ``q(z|x)`` over the
-    code, of mean ``transform(x)`` and a learned diagonal variance; the
-    decoder maps codes back to rows. Training minimizes the reconstruction
-    error of codes drawn from the posterior (the reparameterization trick,
-    drawing from the model's own generator, see ``random_state``) plus
-    ``beta`` times the Kullback-Leibler divergence from the posterior to the
-    prior ``N(0, I)``: with ``beta=1``, the negative evidence lower bound
-    (:meth:`elbo`). The prior makes the code space one to sample from:
-    :meth:`sample` decodes draws from it into new rows.
-
-    ``transform`` returns the posterior mean and ``inverse_transform``
-    decodes codes. :meth:`score_samples` is, as for
-    :class:`~skae.AutoencoderTransformer`, minus each row's mean squared
-    reconstruction error in the input's units, here of its posterior mean,
-    so anomaly scores and searches compare with PCA and the plain model; the
-    per-row bound itself is :meth:`elbo`.
-
-    Every parameter but ``beta`` means what it means for
-    :class:`~skae.AutoencoderTransformer` (the "code" is the posterior mean:
-    ``activity_l1`` and ``contractive`` act on it, ``tied_weights`` ties the
-    decoder's first layer to the mean's layer); their entries below are
-    copied from its documentation.
-
-    Read more in the :ref:`User Guide <family>`.
-"""
-
-_BETA = """    beta : float, default=1.0
-        Weight of the Kullback-Leibler divergence from each row's posterior
-        to the prior ``N(0, I)``, a term of the training objective
-        (``train_kl`` in ``history_``), divided by ``n_features`` to match the
-        reconstruction term, a mean per entry. With ``beta=1`` the objective
-        is, up to a constant and the factor ``1 / n_features``, the negative
-        ELBO of a Gaussian decoder of variance 1/2 in the network's scaled
-        units (``loss="mse"``) or of a Bernoulli decoder (``loss="bce"``).
-        Larger values give a smoother code space and blurrier
-        reconstructions (the beta-VAE); 0 drops the prior altogether.
-
-"""
-
-_TAIL = """    See Also
-    --------
-    AutoencoderTransformer : The plain autoencoder.
-    sklearn.decomposition.PCA : Linear dimensionality reduction.
-    sklearn.decomposition.FactorAnalysis : A linear Gaussian latent variable
-        model with a likelihood.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_digits
-    >>> from skae import VariationalAutoencoderTransformer
-    >>> X, _ = load_digits(return_X_y=True)
-    >>> vae = VariationalAutoencoderTransformer(
-    ...     n_components=4, hidden_layer_sizes=(16,), max_iter=5, random_state=0
-    ... )
-    >>> vae.fit_transform(X).shape
-    (1797, 4)
-    >>> vae.sample(3, random_state=0).shape
-    (3, 64)
-    >>> bool(vae.score(X) < 0)
-    True
-"""
-
-_INIT = """    init : {"auto", "default", "kaiming_uniform", "kaiming_normal", \
-            "xavier_uniform", "xavier_normal", "lecun_normal", "orthogonal"}, \
-            default="auto"
-        Weight initialization of the linear layers: ``"auto"`` matches the
-        activation, Kaiming (He) for the ReLU family and GELU, LeCun normal
-        for SELU, Xavier (Glorot) otherwise; ``"default"`` keeps PyTorch's
-        initialization, biases included; with every other choice biases
-        start at zero. Residual projections (bias-free) always use Xavier.
-        ``"pca"``, the plain model's default, is not available here (a
-        ValueError): PCA gives no posterior variance to start from.
-
-"""
-
-
-def _section(doc, title):
-    """The body of the numpydoc section ``title`` of ``doc``."""
-    match = re.search(
-        rf"^    {title}\n    -+\n(.*?)(?=^    [A-Z][a-zA-Z ]+\n    -+\n|\Z)",
-        doc,
-        flags=re.MULTILINE | re.DOTALL,
-    )
-    return match.group(1)
-
-
-def _docstring():
-    source = AutoencoderTransformer.__doc__
-    parameters = _section(source, "Parameters")
-    # beta follows n_components, as in the signature.
-    second = re.search(r"^    hidden_layer_sizes : ", parameters, flags=re.MULTILINE)
-    parameters = parameters[: second.start()] + _BETA + parameters[second.start() :]
-    # init: the plain model's, without "pca" (a posterior is no PCA).
-    init = re.search(r"^    init : .*?(?=^    scaling : )", parameters, re.M | re.S)
-    parameters = parameters[: init.start()] + _INIT + parameters[init.end() :]
-    return (
-        _INTRO
-        + "\n    Parameters\n    ----------\n"
-        + parameters
-        + "    Attributes\n    ----------\n"
-        + _section(source, "Attributes")
-        + _TAIL
-    )
-
-
-VariationalAutoencoderTransformer.__doc__ = _docstring()
