@@ -16,27 +16,25 @@ import warnings
 
 import numpy as np
 import sklearn
-from sklearn import get_config
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils import assert_all_finite, check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
 
 from . import _devices, _inference, _runtime
-from ._checks import check_data, check_params, hidden_sizes, validate_codes
-from ._data import sources
+from ._checks import check_input, check_params, hidden_sizes, validate_codes
 from ._data.rows import load_rows
-from ._data.scaling import Scaling, scan
+from ._data.scaling import Scaling
 from ._explain import ExplainMixin
-from ._nn.anchor import anchor_to_pca
 from ._nn.modules import Autoencoder
 from ._training.advice import Advice
 from ._training.loop import checkpoint, rollback, train
 from ._training.net import build_net
+from ._training.start import anchor_to_pca
 from ._training.parallel import data_parallel
 
 #: Warnings point at the first caller outside these folders.
@@ -128,7 +126,9 @@ class BaseAutoencoder(
         # float64 rows are standardized again, in float64: training kept them
         # in float32, which may round differently.
         standardized = rows.preloaded() if X.dtype == np.float32 else None
-        return self._infer("encoder", X, standardized=standardized)
+        return _inference.infer(
+            self.net_.module_, "encoder", X, standardized=standardized, **self._at()
+        )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
@@ -161,15 +161,34 @@ class BaseAutoencoder(
         # A later partial_fit trains the fitted net in place: keep what puts
         # it back. (A new net is simply dropped on failure.)
         saved = checkpoint(self.net_) if mode is Mode.RESUME else None
+        resume = mode is Mode.RESUME
+        params = self._fit_params if resume else self.get_params(deep=False)
         try:
-            X, device = self._validate(X, mode)
-            params = (
-                self._fit_params if mode is Mode.RESUME else self.get_params(deep=False)
-            )
+            X = check_input(self, X, reset=not resume)  # 1. validate
+            check_params(self)
+            device = self._device(mode)
+            holdout = mode is Mode.FIT and self.early_stopping
+            scaling = self._scaling if resume else Scaling(self.scaling)
             with _runtime.num_threads(self.n_threads):
-                rows, scaling = self._load(X, mode, device)
-                net = self._start(rows, mode, device)
-                report = train(
+                rows = load_rows(  # 2. load
+                    X,
+                    scaling,
+                    device,
+                    validation_fraction=self.validation_fraction if holdout else None,
+                    unit_interval=params["loss"] == "bce",
+                    estimator_name=type(self).__name__,
+                )
+                if resume:  # 3. build, or reuse, and start at PCA
+                    net = self.net_
+                else:
+                    parallel = data_parallel(self.accelerator)
+                    seed = self._seed(parallel)
+                    net = self._new_net(
+                        self.n_features_in_, seed, device, self.early_stopping, parallel
+                    ).initialize()
+                    if self.init == "pca":
+                        anchor_to_pca(net.module_, rows, random_state=seed)
+                report = train(  # 4. train
                     net,
                     rows,
                     self.max_iter if mode is Mode.FIT else 1,
@@ -178,7 +197,7 @@ class BaseAutoencoder(
                     baseline=scaling.baseline_loss_,
                     advice=self._advice(params),
                 )
-            self._record(net, scaling, report, mode, params)
+            self._record(net, scaling, report, mode, params)  # 5. record
         except BaseException:  # a Ctrl-C outside skorch's loop too
             if saved is not None:
                 rollback(self.net_, saved)
@@ -191,51 +210,24 @@ class BaseAutoencoder(
             _warn(message, category)
         return X, rows
 
-    def _validate(self, X, mode):
-        """Validate ``X`` and the parameters; return ``X`` and the device."""
-        X = self._check_X(X, reset=mode is not Mode.RESUME)
-        check_params(self)
-        n_samples, n_features = X.shape
-        check_data(self, n_samples, n_features, self.early_stopping and mode is Mode.FIT)
+    def _device(self, mode):
+        """The device to train on: the fitted net's, the accelerator's or ``device``."""
         if mode is Mode.RESUME:
-            return X, _devices.resolve_device(self.net_.device)
+            return _devices.resolve_device(self.net_.device)
         if self.accelerator is not None:
-            return X, _devices.parse_device(self.accelerator.device)
-        return X, _devices.resolve_device(self.device)
+            return _devices.parse_device(self.accelerator.device)
+        return _devices.resolve_device(self.device)
 
-    def _load(self, X, mode, device):
-        """Fit the scaling on ``X`` (or reuse it) and return the rows the net reads."""
-        if mode is Mode.RESUME:
-            scaling, loss = self._scaling, self._fit_params["loss"]
-        else:
-            scaling, loss = Scaling(self.scaling), self.loss
-        rows = load_rows(
-            X,
-            scaling,
-            device,
-            unit_interval=loss == "bce",
-            estimator_name=type(self).__name__,
-        )
-        return rows, scaling
-
-    def _start(self, rows, mode, device):
-        """The net to train: the fitted one, or a new one started at PCA."""
-        if mode is Mode.RESUME:
-            return self.net_
+    def _seed(self, parallel):
+        """The seed of a new model's generators, from ``random_state``."""
         if self.random_state is None:
             # Fresh OS entropy: numpy's global random state stays untouched.
             seed = int(np.random.SeedSequence().generate_state(1)[0] >> 3)
         else:
             seed = int(check_random_state(self.random_state).randint(2**28))
-        parallel = data_parallel(self.accelerator)
         if parallel is not None:  # every rank the same model
             seed = parallel.same_seed(seed)
-        net = self._new_net(
-            self.n_features_in_, seed, device, self.early_stopping, parallel
-        ).initialize()
-        if self.init == "pca":
-            anchor_to_pca(net.module_, rows, random_state=seed)
-        return net
+        return seed
 
     def _new_net(self, n_features, seed, device, validate, parallel=None):
         """Build the net of this estimator's parameters (uninitialized)."""
@@ -354,7 +346,8 @@ class BaseAutoencoder(
         Z : ndarray of shape (n_samples, n_components_)
             Codes, with ``X``'s dtype (float32 or float64).
         """
-        return self._infer("encoder", self._validate_rows(X))
+        X = self._validate_rows(X)
+        return _inference.infer(self.net_.module_, "encoder", X, **self._at())
 
     def inverse_transform(self, X):
         """Decode codes back to the input space.
@@ -370,7 +363,8 @@ class BaseAutoencoder(
             Reconstructions in the input's units, with ``X``'s dtype.
         """
         check_is_fitted(self)
-        return self._infer("decoder", validate_codes(self, X))
+        Z = validate_codes(self, X)
+        return _inference.infer(self.net_.module_, "decoder", Z, **self._at())
 
     def score_samples(self, X):
         """Return minus each row's mean squared reconstruction error.
@@ -388,7 +382,8 @@ class BaseAutoencoder(
         scores : ndarray of shape (n_samples,), float64
             Exactly minus :meth:`reconstruction_error`.
         """
-        return self._infer("score", self._validate_rows(X))
+        X = self._validate_rows(X)
+        return _inference.infer(self.net_.module_, "score", X, **self._at())
 
     def score(self, X, y=None):
         """Return the mean of :meth:`score_samples`: higher is better, 0 is perfect.
@@ -408,32 +403,6 @@ class BaseAutoencoder(
         """
         return float(np.mean(self.score_samples(X)))
 
-    def _check_X(self, X, reset):
-        """``validate_data`` for dense, sparse and out-of-core ``X``.
-
-        Sparse input comes back as :class:`~skae._data.sources.SparseRows`, an
-        out-of-core array as :class:`~skae._data.sources.BlockArray` after
-        validating its first rows only. NaN and infinity are checked later,
-        in the pass that reads ``X``.
-        """
-        dtype = [np.float64, np.float32]
-        if sources.is_out_of_core(X):
-            sample = X[: min(2, X.shape[0])] if len(X.shape) else X
-            sample = sample.compute() if hasattr(sample, "compute") else sample
-            sample = validate_data(
-                self, np.asarray(sample), reset=reset, dtype=dtype, ensure_all_finite=False
-            )
-            return sources.BlockArray(X, sample.dtype)
-        X = validate_data(
-            self,
-            X,
-            reset=reset,
-            accept_sparse=["csr", "csc"],
-            dtype=dtype,
-            ensure_all_finite=False,
-        )
-        return sources.as_sparse(X)
-
     def _validate_rows(self, X):
         """Validate rows for transform and the scores; NaN/inf checked in the pass.
 
@@ -451,29 +420,16 @@ class BaseAutoencoder(
             and not hasattr(self, "feature_names_in_")
         ):
             return X
-        return self._check_X(X, reset=False)
+        return check_input(self, X, reset=False)
 
-    def _infer(self, part, X, standardized=None):
-        on_non_finite = None
-        if part != "decoder" and not get_config()["assume_finite"]:
-
-            def on_non_finite():
-                name = type(self).__name__
-                if isinstance(X, np.ndarray):
-                    assert_all_finite(X, input_name="X", estimator_name=name)
-                else:  # read in chunks, never whole
-                    scan(X, estimator_name=name)
-
-        with _runtime.num_threads(self.n_threads):
-            return _inference.infer(
-                self.net_.module_,
-                part,
-                X,
-                scaling=self._scaling,
-                device=self.net_.device,
-                on_non_finite=on_non_finite,
-                standardized=standardized,
-            )
+    def _at(self):
+        """Where inference runs: the scaling, device, threads and name to use."""
+        return dict(
+            scaling=self._scaling,
+            device=self.net_.device,
+            n_threads=self.n_threads,
+            estimator_name=type(self).__name__,
+        )
 
     def __sklearn_is_fitted__(self):
         """Fitted once a net is trained (faster than scanning ``vars``)."""

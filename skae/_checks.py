@@ -8,7 +8,9 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.utils import check_array
+from sklearn.utils.validation import validate_data
 
+from ._data import sources
 from ._devices import parse_device
 from ._training.schedules import check_schedule_params
 
@@ -26,41 +28,51 @@ def hidden_sizes(value):
     return tuple(int(h) for h in sizes)
 
 
-def check_data(est, n_samples, n_features, holdout):
-    """Check the parameters that depend on the shape of ``X``.
+def check_input(estimator, X, reset):
+    """``validate_data`` for dense, sparse and out-of-core ``X``.
 
-    ``holdout``: the call holds out ``validation_fraction`` of the rows.
+    Sparse input comes back as :class:`~skae._data.sources.SparseRows`, an
+    out-of-core array as :class:`~skae._data.sources.BlockArray` after
+    validating its first rows only (``validate_data`` would load it whole).
+    NaN and infinity are checked later, in the pass that reads ``X``.
     """
-    if est.n_components > n_features:
-        raise ValueError(
-            f"n_components={est.n_components} must be <= n_features="
-            f"{n_features}: the code cannot be wider than the input. "
-            "Choose a smaller n_components."
+    dtype = [np.float64, np.float32]
+    if sources.is_out_of_core(X):
+        sample = X[: min(2, X.shape[0])] if len(X.shape) else X
+        sample = sample.compute() if hasattr(sample, "compute") else sample
+        sample = validate_data(
+            estimator,
+            np.asarray(sample),
+            reset=reset,
+            dtype=dtype,
+            ensure_all_finite=False,
         )
-    if n_samples < 2:
-        raise ValueError(
-            f"n_samples={n_samples} is too few to fit {type(est).__name__}: "
-            "it needs at least 2 samples."
-        )
-    if holdout:
-        n_valid = int(np.ceil(est.validation_fraction * n_samples))
-        if n_samples - n_valid < 2:
-            raise ValueError(
-                f"n_samples={n_samples} is too few for early_stopping=True "
-                f"with validation_fraction={est.validation_fraction}: "
-                f"{n_valid} validation and {n_samples - n_valid} training "
-                "rows. Pass more samples or set early_stopping=False."
-            )
+        return sources.BlockArray(X, sample.dtype)
+    X = validate_data(
+        estimator,
+        X,
+        reset=reset,
+        accept_sparse=["csr", "csc"],
+        dtype=dtype,
+        ensure_all_finite=False,
+    )
+    return sources.as_sparse(X)
 
 
 def check_params(est):
     """Check what the constraints cannot: combinations of parameters.
 
-    Returns the hidden layer sizes as a tuple of ints.
+    Call after ``validate_data`` has set ``n_features_in_``.
     """
     if not (isinstance(est.device, str) and est.device == "auto"):
         parse_device(est.device)
     sizes = hidden_sizes(est.hidden_layer_sizes)
+    if est.n_components > est.n_features_in_:
+        raise ValueError(
+            f"n_components={est.n_components} must be <= n_features="
+            f"{est.n_features_in_}: the code cannot be wider than the input. "
+            "Choose a smaller n_components."
+        )
     if est.loss == "bce":
         if est.scaling is not None:
             raise ValueError(
@@ -136,7 +148,6 @@ def check_params(est):
         est.max_iter,
         est.learning_rate_init,
     )
-    return sizes
 
 
 def validate_codes(estimator, Z, method="inverse_transform"):

@@ -59,7 +59,8 @@ class ExplainMixin:
         True
         """
         part = "feature_error" if per_feature else "error"
-        return self._infer(part, self._validate_rows(X))
+        X = self._validate_rows(X)
+        return _inference.infer(self.net_.module_, part, X, **self._at())
 
     def encoder_jacobian(self, X):
         """Return the Jacobian of the code with respect to the input, per row.

@@ -14,9 +14,13 @@ import math
 
 import numpy as np
 import torch
+from sklearn import get_config
+from sklearn.utils import assert_all_finite
 
 from ._data.rows import MIN_BATCH_ROWS
+from ._data.scaling import scan
 from ._devices import copy_into, float64_device, move
+from ._runtime import num_threads
 
 #: Inference batches hold about this many elements (2 MB of float32 rows), so
 #: that a standardized batch is still in cache when the first layer reads it
@@ -75,18 +79,20 @@ def infer(
     *,
     scaling,
     device,
-    on_non_finite=None,
+    n_threads=None,
+    estimator_name=None,
     standardized=None,
     batch_size=None,
 ):
     """Run ``part`` of ``module`` on ``X`` in input units, batch by batch.
 
-    Standardization is ``scaling``'s torch side, applied to each batch on the
-    device in ``X``'s dtype into one reused buffer; its inverse likewise. The
-    module runs in float32 (see the module's docstring). The output is
-    preallocated with ``X``'s dtype (float64 for ``"score"``) and filled under
-    ``torch.inference_mode``, in batches of :func:`batch_rows` rows: memory
-    beyond input and output is a few batches of about 2 MB.
+    Each batch is standardized on the device in ``X``'s dtype into one reused
+    buffer and run in float32; the output, preallocated with ``X``'s dtype
+    (float64 for the errors), is filled under ``torch.inference_mode``.
+    Memory beyond input and output is a few batches of about 2 MB. NaN and
+    infinity in ``X`` are seen from each standardized batch's sum (cheaper
+    than a separate pass) and reported with scikit-learn's message, unless
+    its ``assume_finite`` is set.
 
     Parameters
     ----------
@@ -98,15 +104,10 @@ def infer(
         reconstruction error in input units, ``"score"`` minus it (the same
         float64 numbers, negated), ``"feature_error"`` the squared errors of
         each entry.
-    scaling : Scaling
-    device : torch.device or str
-    on_non_finite : callable or None
-        Except with ``"decoder"``: called with no argument when a
-        standardized float32 batch holds NaN or inf (seen from its sum, taken
-        while the batch is in cache: cheaper than a separate pass over
-        ``X``). It should raise the user-facing error; if it returns (finite
-        ``X`` whose standardized values overflow float32), a ValueError says
-        so. None: no check.
+    n_threads : int or None
+        Torch threads for the call (None: torch's setting).
+    estimator_name : str
+        For the error messages.
     standardized : Tensor or None
         With ``"encoder"`` and float32 ``X``: ``X`` already standardized by
         ``scaling`` on the device (what ``fit`` trained on); its batches are
@@ -120,9 +121,8 @@ def infer(
         With ``X``'s dtype; float64 for the errors and scores.
     """
     dtype = X.dtype
-    # The module's own dtype; float64 input is standardized (and its errors
-    # taken) in float64 around it, on ``host``: the device itself, or the
-    # CPU for MPS, which has no float64.
+    # float64 input is standardized (and its errors taken) in float64 around
+    # the float32 module, on ``host``: the device, or the CPU for MPS.
     compute = torch.float32
     exact = torch.float64 if dtype == np.float64 else torch.float32
     host = float64_device(device)
@@ -130,7 +130,15 @@ def infer(
     fn = inference_fn(module, "autoencoder" if errors else part, np.float32)
     n, width = X.shape
     batch_size = batch_size or batch_rows(max(width, len(scaling.mean_)))
-    check = on_non_finite if part != "decoder" else None
+    check = None
+    if part != "decoder" and not get_config()["assume_finite"]:
+
+        def check():  # raises if X holds NaN or infinity
+            if isinstance(X, np.ndarray):
+                assert_all_finite(X, input_name="X", estimator_name=estimator_name)
+            else:  # read in chunks, never whole
+                scan(X, estimator_name=estimator_name)
+
     rows = padded_rows(min(n, batch_size))
     buffer = torch.empty((rows, width), dtype=compute, device=device)
     # float64 input: its standardized rows, before rounding to float32.
@@ -173,7 +181,7 @@ def infer(
     out = np.empty((n, n_out) if n_out else n, dtype=np.float64 if errors else dtype)
     out_t = torch.from_numpy(out)
     x_finite = False  # whether check() found X itself finite
-    with torch.inference_mode():
+    with num_threads(n_threads), torch.inference_mode():
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
             x = buffer[: padded_rows(m)]

@@ -7,7 +7,7 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
 from skae import AutoencoderTransformer
-from skae._advice import CONVERGENCE_MARGIN, recent_gain
+from skae._training.advice import CONVERGENCE_MARGIN, recent_gain
 
 
 def test_recent_gain_is_the_relative_fall_of_the_best_loss():

@@ -8,11 +8,11 @@ from sklearn.datasets import load_wine
 from sklearn.decomposition import PCA
 
 from skae import AutoencoderTransformer
-from skae._anchor import anchor_to_pca
-from skae._data import prepare_rows
-from skae._layers import ACTIVATIONS
-from skae._modules import Autoencoder
-from skae._scaling import Scaling
+from skae._nn.anchor import anchor_to_pca
+from skae._data.rows import prepare_rows
+from skae._nn.layers import ACTIVATIONS
+from skae._nn.modules import Autoencoder
+from skae._data.scaling import Scaling
 
 
 def _pca_error(X_fit, X_test, k):
@@ -204,7 +204,7 @@ def test_covariance_anchor_holds_one_square_matrix():
     # about one n_features x n_features float64 matrix, not five.
     import tracemalloc
 
-    from skae._anchor import pca_of_rows
+    from skae._nn.anchor import pca_of_rows
 
     p = 1000
     matrix = sp.random(2000, p, density=0.02, format="csr", random_state=0)

@@ -374,7 +374,7 @@ def test_vanishing_gradient_warning_fires_once_per_fit(digits):
 
 
 def test_remedies_leave_out_the_settings_in_use():
-    from skae._advice import remedies_for
+    from skae._training.advice import remedies_for
 
     params = AutoencoderTransformer().get_params()  # relu, init="pca", adam
     found = remedies_for(params)
@@ -472,7 +472,7 @@ def test_vanishing_check_reads_the_modules_span_and_grace():
 
 
 def test_anchored_model_spans_its_encoders_hidden_layers():
-    from skae._modules import Autoencoder
+    from skae._nn.modules import Autoencoder
 
     assert Autoencoder(6, 2, (8, 4, 4), init="pca").depth_span() == (
         "encoder.0",

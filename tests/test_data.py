@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from skae import AutoencoderTransformer
-from skae._data import (
+from skae._data.rows import (
     BatchIterator,
     HoldoutSplit,
     LazyRows,
@@ -13,7 +13,7 @@ from skae._data import (
     batch_bounds,
     prepare_rows,
 )
-from skae._scaling import Scaling
+from skae._data.scaling import Scaling
 
 
 def test_batches_are_the_input_itself_with_no_target():

@@ -10,7 +10,7 @@ from sklearn.exceptions import NotFittedError
 
 from skae import AutoencoderTransformer, _jacobians
 from skae._inference import Float64Copies
-from skae._layers import ACTIVATIONS
+from skae._nn.layers import ACTIVATIONS
 
 RNG = np.random.RandomState(0)
 #: Features on very different scales: the scaling must be part of the map.

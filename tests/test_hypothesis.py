@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from skae import AutoencoderTransformer
-from skae._layers import ACTIVATIONS
-from skae._schedules import SCHEDULES
+from skae._nn.layers import ACTIVATIONS
+from skae._training.schedules import SCHEDULES
 from skae.persistence import load, save
 
 SETTINGS = dict(

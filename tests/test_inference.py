@@ -7,8 +7,8 @@ from numpy.testing import assert_allclose
 
 from skae._inference import Float64Copies, inference_fn
 from skae._inference import infer as _infer
-from skae._modules import Autoencoder
-from skae._scaling import Scaling
+from skae._nn.modules import Autoencoder
+from skae._data.scaling import Scaling
 from tests.conftest import run_in_threads
 
 

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from skae._layers import ACTIVATIONS, BatchNorm1d, Dropout, LayerNorm
-from skae._modules import Autoencoder, Block, layer_parameter_groups
+from skae._nn.layers import ACTIVATIONS, BatchNorm1d, Dropout, LayerNorm
+from skae._nn.modules import Autoencoder, Block, layer_parameter_groups
 
 
 def test_mirrored_architecture_and_layer_names():

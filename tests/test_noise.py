@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from skae import AutoencoderTransformer
-from skae._layers import RandomSource
-from skae._modules import Autoencoder
-from skae._noise import Corruption
+from skae._nn.layers import RandomSource
+from skae._nn.modules import Autoencoder
+from skae._nn.noise import Corruption
 from tests.conftest import FAST
 
 

@@ -6,8 +6,8 @@ import torch
 from torch.nn import functional as F
 
 from skae import AutoencoderTransformer
-from skae._modules import Autoencoder
-from skae._objective import TERMS, Objective, Term
+from skae._nn.modules import Autoencoder
+from skae._training.objective import TERMS, Objective, Term
 from tests.conftest import FAST
 
 

@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from skae import AutoencoderTransformer
 from skae._format import FORMAT_VERSION
-from skae._modules import Autoencoder
+from skae._nn.modules import Autoencoder
 from skae.persistence import JSON_FILE, TRAINING_FILE, WEIGHTS_FILE, load, save
 
 pd = pytest.importorskip("pandas")

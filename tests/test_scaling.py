@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from skae._scaling import Scaling, chunks
+from skae._data.scaling import Scaling, chunks
 
 
 @pytest.fixture

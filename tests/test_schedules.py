@@ -6,7 +6,7 @@ import torch
 from numpy.testing import assert_allclose
 
 from skae import AutoencoderTransformer
-from skae._schedules import (
+from skae._training.schedules import (
     SCHEDULES,
     check_schedule_params,
     default_schedule_params,

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from skae import AutoencoderTransformer, _data, _sources
-from skae._sources import BlockArray, SparseRows
+from skae._data.sources import BlockArray, SparseRows
 
 
 def _fast(**params):

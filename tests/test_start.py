@@ -10,7 +10,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from skae import AutoencoderTransformer, _start
-from skae._start import better
+from skae._training.loop import better
 
 
 def _split(X):

@@ -11,7 +11,7 @@ import torch
 from skorch.callbacks import Callback, EarlyStopping
 
 from skae import AutoencoderTransformer, TrainingDivergedError
-from skae._schedules import SCHEDULES, default_schedule_params
+from skae._training.schedules import SCHEDULES, default_schedule_params
 from tests.conftest import FAST, PLAIN
 
 

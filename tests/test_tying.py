@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from skae import AutoencoderTransformer
-from skae._modules import Autoencoder, layer_parameter_groups
-from skae._tying import TiedLinear, mirrored_pairs
+from skae._nn.modules import Autoencoder, layer_parameter_groups
+from skae._nn.tying import TiedLinear, mirrored_pairs
 from tests.conftest import FAST
 
 LAYOUTS = [

@@ -11,8 +11,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skae import VariationalAutoencoderTransformer
-from skae._objective import Objective, kl_divergence
-from skae._vae_module import VariationalAutoencoder
+from skae._training.objective import Objective, kl_divergence
+from skae._nn.variational import VariationalAutoencoder
 from tests.conftest import FAST
 from tests.test_determinism import _assert_states_equal, _global_states
 

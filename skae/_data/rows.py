@@ -253,10 +253,19 @@ class HoldoutSplit:
         return Rows(dataset.data, train), Rows(dataset.data, valid)
 
 
-def load_rows(X, scaling, device, *, unit_interval=False, estimator_name=None):
+def load_rows(
+    X,
+    scaling,
+    device,
+    *,
+    validation_fraction=None,
+    unit_interval=False,
+    estimator_name=None,
+):
     """Return ``X`` as :class:`Rows` standardized by ``scaling``, checked first.
 
-    An unfitted ``scaling`` is fitted on ``X`` (statistics, finiteness and
+    ``X`` must hold at least 2 rows, and 2 training rows once
+    ``validation_fraction`` of them is held out. An unfitted ``scaling`` is fitted on ``X`` (statistics, finiteness and
     each feature's range in one pass); a fitted one (a later ``partial_fit``
     call) reads ``X`` once for its finiteness and range. Then the data are
     refused if they lie outside [0, 1] with ``unit_interval``, or if their
@@ -264,6 +273,21 @@ def load_rows(X, scaling, device, *, unit_interval=False, estimator_name=None):
     batch by batch when training needs it; any other array is standardized
     chunk by chunk, in ``X``'s dtype, into one float32 tensor on ``device``.
     """
+    n_samples = X.shape[0]
+    if n_samples < 2:
+        raise ValueError(
+            f"n_samples={n_samples} is too few to fit {estimator_name}: it needs "
+            "at least 2 samples."
+        )
+    if validation_fraction is not None:
+        n_valid = math.ceil(validation_fraction * n_samples)
+        if n_samples - n_valid < 2:
+            raise ValueError(
+                f"n_samples={n_samples} is too few for early_stopping=True with "
+                f"validation_fraction={validation_fraction}: {n_valid} validation "
+                f"and {n_samples - n_valid} training rows. Pass more samples or "
+                "set early_stopping=False."
+            )
     if hasattr(scaling, "mean_"):
         low, high = scan(X, estimator_name=estimator_name)
     else:

@@ -20,9 +20,9 @@ from skorch.callbacks import (
 
 from .._data.rows import BatchIterator, HoldoutSplit, Rows
 from .._devices import fused_supported, loading_device
-from ..callbacks import GradientMonitor, LearningRateMonitor
 from .callbacks import ObjectiveTerms, Penalties, ValueClipping
 from .loop import Keeper
+from .monitor import GradientMonitor, LearningRateMonitor
 from .objective import Objective
 from .schedules import make_scheduler
 

@@ -1,21 +1,13 @@
-"""``init="pca"``: start the autoencoder at PCA's solution.
+"""``init="pca"``: the weights training starts from are PCA's solution.
 
-An anchored :class:`~skae._modules.Autoencoder` (built with ``init="pca"``)
-encodes ``z = P (x - m) + f(x)`` and decodes ``x_hat = m + P^T z + g(z)``;
-``f`` and ``g`` are the hidden stacks, whose output layers start at zero.
-:func:`anchor_to_pca` sets ``P`` (``n_components`` x ``n_features``) and
-``m`` to the components and mean of scikit-learn's
-:class:`~sklearn.decomposition.PCA` fitted on the standardized training rows,
-so that before its first step the model reconstructs exactly as that PCA
-does. With ``scaling="global"``, ``"center"`` or None, that PCA reconstructs
-the rows, in input units, exactly as ``PCA(n_components).fit(X)`` does (the
-scaling is one factor for every feature).
-
-The rows are those ``fit`` trains on (the float32 tensor it already built,
-or batches read from a memory-mapped, out-of-core or sparse source, never
-held whole): the covariance matrix is accumulated chunk by chunk in float64
-and diagonalized as PCA's ``svd_solver="covariance_eigh"`` does, the same
-way for every kind of source (see :func:`pca_of_rows`).
+An autoencoder built with ``init="pca"`` encodes ``z = P (x - m) + f(x)`` and
+decodes ``x_hat = m + P^T z + g(z)``, the last layers of ``f`` and ``g`` at
+zero. :func:`anchor_to_pca` sets ``P`` and ``m`` to the components and mean of
+PCA of the standardized training rows, so that the untrained model
+reconstructs exactly as ``PCA(n_components).fit(X)`` does (with scaling
+"global", "center" or None). The covariance is accumulated over the same
+chunks whatever the source, so a model anchored on a file or a sparse matrix
+is the one a dense array gives, bit for bit.
 """
 
 import numpy as np
@@ -24,9 +16,9 @@ from scipy import linalg
 from scipy.linalg import blas
 from sklearn.decomposition import PCA
 
-from .._devices import move
 from .._data.sources import CHUNK_ELEMENTS
-from .tying import TiedLinear
+from .._devices import move
+from .._nn.tying import TiedLinear
 
 #: Widest input whose PCA is computed from its covariance matrix (at most
 #: 32 MiB in float64); wider preloaded rows go to scikit-learn's PCA.
@@ -36,12 +28,9 @@ MAX_COVARIANCE_FEATURES = 2048
 def pca_of_rows(rows, n_components, random_state):
     """Return ``(mean, components)`` of PCA on the rows of a ``Rows`` dataset.
 
-    From the covariance matrix, accumulated in float64 over the same chunks
-    whether the rows are preloaded or read from a file or a sparse matrix:
-    a model anchored on either is the same, bit for bit. This is the solver
-    scikit-learn's PCA picks itself for such shapes (``"covariance_eigh"``,
-    at least 10 rows per feature and at most 1000 features). Wider preloaded
-    rows are passed to :class:`~sklearn.decomposition.PCA` whole.
+    From the float64 covariance matrix (the solver scikit-learn's PCA picks
+    itself for such shapes, ``"covariance_eigh"``); wider preloaded rows go to
+    :class:`~sklearn.decomposition.PCA` whole.
 
     Returns
     -------
@@ -60,10 +49,8 @@ def pca_of_rows(rows, n_components, random_state):
 def _covariance_pca(rows, n_components):
     """PCA from the covariance matrix, accumulated batch by batch.
 
-    Memory beyond a chunk of rows is one ``n_features`` square matrix: the
-    Gram matrix is updated in place (BLAS ``dsyrk``, its upper triangle), the
-    mean's outer product subtracted in place (``dsyr``), and only the
-    ``n_components`` leading eigenvectors are computed (LAPACK ``syevr``).
+    Memory beyond a chunk is one square matrix, updated in place (BLAS
+    ``dsyrk``, ``dsyr``); only the leading eigenvectors are computed.
     """
     n, p = len(rows), rows.data.shape[1]
     step = max(1, CHUNK_ELEMENTS // max(p, 1))
