@@ -70,7 +70,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from skae import AutoencoderTransformer
-from skae._inference import batch_rows
+from skae._inference import batch_rows, float64_module
 
 N_COMPONENTS = 8
 HIDDEN = (128,)
@@ -479,7 +479,7 @@ def time_transform(est, X_test32, X_test64, pca, repeats, round_size):
     scale = torch.as_tensor(est.scale_, dtype=torch.float32)
     raw = torch.from_numpy(X_test32)
 
-    encoder64 = est._float64.get(est.net_.module_).encoder
+    encoder64 = float64_module(est.net_.module_).encoder
     T64 = torch.from_numpy((X_test64 - est.mean_) / est.scale_)
 
     def plain64():

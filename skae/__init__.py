@@ -3,14 +3,13 @@
 from . import metrics  # noqa: F401  (skae.metrics after `import skae`)
 from ._estimator import AutoencoderTransformer
 from ._variational import VariationalAutoencoderTransformer
+from ._version import __version__
 from .exceptions import (
     ExplodingGradientWarning,
     TrainingDivergedError,
     VanishingGradientWarning,
 )
 from .persistence import load, save
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AutoencoderTransformer",

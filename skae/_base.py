@@ -1,10 +1,8 @@
-"""The scikit-learn face shared by skae's autoencoders: fit, transform, scores.
+"""How skae's autoencoders fit: ``fit``, ``fit_transform``, ``partial_fit``.
 
-``fit`` is five calls, each going down one layer: validate the input and the
-parameters, load the rows (:mod:`skae._data`), build the net and start it
-at PCA (:mod:`skae._training.net`, :mod:`skae._nn`), train
-(:mod:`skae._training.loop`), and record the fitted attributes. A concrete
-estimator adds its docstring, parameters and constraints.
+``fit`` is five calls, each going down: validate, load the rows
+(:mod:`skae._data`), build the net and start it at PCA
+(:mod:`skae._training`), train, and record the fitted attributes.
 """
 
 import copy
@@ -23,19 +21,18 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
 from . import _devices, _inference, _runtime
-from ._checks import check_input, check_params, hidden_sizes, validate_codes
+from ._checks import check_input, check_params, hidden_sizes
 from ._data.rows import load_rows
 from ._data.scaling import Scaling
-from ._explain import ExplainMixin
+from ._fitted import FittedMixin
 from ._nn.modules import Autoencoder
 from ._training.advice import Advice
 from ._training.loop import checkpoint, rollback, train
 from ._training.net import build_net
-from ._training.start import anchor_to_pca
 from ._training.parallel import data_parallel
+from ._training.start import anchor_to_pca
 
 #: Warnings point at the first caller outside these folders.
 _INTERNAL = tuple(
@@ -44,11 +41,7 @@ _INTERNAL = tuple(
 
 
 def _warn(message, category):
-    """Warn at the first caller outside skae and scikit-learn.
-
-    ``fit`` is reached through ``fit_transform``, pipelines and searches, so a
-    fixed ``stacklevel`` would point into scikit-learn for some of them.
-    """
+    """Warn at the first caller outside skae and scikit-learn (pipelines, searches)."""
     if sys.version_info >= (3, 12):
         warnings.warn(message, category, skip_file_prefixes=_INTERNAL)
         return
@@ -70,11 +63,10 @@ class Mode(enum.Enum):
 
 
 class BaseAutoencoder(
-    ExplainMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    FittedMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
     """Base class of skae's autoencoder estimators (not for direct use)."""
 
-    #: The module class the net trains.
     _module = Autoencoder
     #: Whether ``init="pca"`` can start this model at PCA's solution.
     _pca_init = True
@@ -83,15 +75,13 @@ class BaseAutoencoder(
     def fit(self, X, y=None):
         """Train the autoencoder on ``X``; forget any previous fit.
 
-        If training fails (bad input, or a loss that stays NaN after every
-        restart) the estimator keeps the state it had before the call.
+        If training fails, the estimator keeps the state it had before.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data: an array, a DataFrame, a sparse matrix, an
             ``np.memmap``, a zarr, h5py or dask array (see :ref:`scaling`).
-
         y : None
             Ignored; present for API consistency.
 
@@ -107,13 +97,10 @@ class BaseAutoencoder(
     def fit_transform(self, X, y=None):
         """Fit the autoencoder on ``X`` and return the codes of ``X``.
 
-        The codes of ``fit(X).transform(X)``, without reading ``X`` again.
-
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
-
         y : None
             Ignored; present for API consistency.
 
@@ -123,8 +110,7 @@ class BaseAutoencoder(
             Codes, with ``X``'s dtype.
         """
         X, rows = self._fit(X, Mode.FIT)
-        # float64 rows are standardized again, in float64: training kept them
-        # in float32, which may round differently.
+        # float64 rows are standardized again in float64, as transform does.
         standardized = rows.preloaded() if X.dtype == np.float32 else None
         return _inference.infer(
             self.net_.module_, "encoder", X, standardized=standardized, **self._at()
@@ -134,16 +120,14 @@ class BaseAutoencoder(
     def partial_fit(self, X, y=None):
         """Train for one epoch on ``X``, initializing on the first call.
 
-        The first call's ``X`` sets the scaling, the architecture and the
-        device. As in :class:`~sklearn.neural_network.MLPRegressor`,
-        ``early_stopping`` applies to :meth:`fit` only: every row is trained
-        on. A divergence rolls back to the call's best weights.
+        The first call sets the scaling, architecture and device. As in
+        :class:`~sklearn.neural_network.MLPRegressor`, ``early_stopping``
+        applies to :meth:`fit` only: every row is trained on.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
-
         y : None
             Ignored; present for API consistency.
 
@@ -157,11 +141,9 @@ class BaseAutoencoder(
 
     def _fit(self, X, mode):
         """Train in ``mode``; return the validated ``X`` and the training rows."""
-        before = dict(self.__dict__)
-        # A later partial_fit trains the fitted net in place: keep what puts
-        # it back. (A new net is simply dropped on failure.)
-        saved = checkpoint(self.net_) if mode is Mode.RESUME else None
-        resume = mode is Mode.RESUME
+        before, resume = dict(self.__dict__), mode is Mode.RESUME
+        # Resuming trains the fitted net in place: keep what puts it back.
+        saved = checkpoint(self.net_) if resume else None
         params = self._fit_params if resume else self.get_params(deep=False)
         try:
             X = check_input(self, X, reset=not resume)  # 1. validate
@@ -211,7 +193,7 @@ class BaseAutoencoder(
         return X, rows
 
     def _device(self, mode):
-        """The device to train on: the fitted net's, the accelerator's or ``device``."""
+        """The fitted net's device, the accelerator's, or ``device``."""
         if mode is Mode.RESUME:
             return _devices.resolve_device(self.net_.device)
         if self.accelerator is not None:
@@ -238,7 +220,9 @@ class BaseAutoencoder(
                 n_components=int(self.n_components),
                 hidden_layer_sizes=hidden_sizes(self.hidden_layer_sizes),
                 activation=self.activation,
-                output_activation="sigmoid" if self.loss == "bce" else self.output_activation,
+                output_activation="sigmoid"
+                if self.loss == "bce"
+                else self.output_activation,
                 normalization=self.normalization,
                 dropout=self.dropout,
                 residual=self.residual,
@@ -279,7 +263,7 @@ class BaseAutoencoder(
 
     @staticmethod
     def _advice(p):
-        """The settings in ``p`` (a model's parameters) its messages depend on."""
+        """What the messages of a model of parameters ``p`` depend on."""
         return Advice(
             learning_rate_init=p["learning_rate_init"],
             solver=p["solver"],
@@ -298,8 +282,8 @@ class BaseAutoencoder(
     def _record(self, net, scaling, report, mode, params):
         """Set the fitted attributes after a training call."""
         if mode is not Mode.RESUME:
-            # What the net was built with: save() describes the fitted model,
-            # and a later set_params does not change it.
+            # What the net was built with: a later set_params does not
+            # change the fitted model, and save() describes it.
             self._fit_params = {
                 name: value
                 if name in ("callbacks", "accelerator")
@@ -316,120 +300,6 @@ class BaseAutoencoder(
         self.loss_curve_ = [float(row["train_reconstruction"]) for row in net.history]
         self.n_restarts_ += report.n_restarts
         self.stop_reason_ = report.stop_reason
-
-    # ---------------------------------------------------------- torch modules
-
-    @property
-    def encoder_(self):
-        """The trained encoder, ``net_.module_.encoder`` (see Attributes)."""
-        check_is_fitted(self)
-        return self.net_.module_.encoder
-
-    @property
-    def decoder_(self):
-        """The trained decoder, ``net_.module_.decoder`` (see Attributes)."""
-        check_is_fitted(self)
-        return self.net_.module_.decoder
-
-    # ------------------------------------------------------------ transform
-
-    def transform(self, X):
-        """Encode ``X`` into the code space.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to encode.
-
-        Returns
-        -------
-        Z : ndarray of shape (n_samples, n_components_)
-            Codes, with ``X``'s dtype (float32 or float64).
-        """
-        X = self._validate_rows(X)
-        return _inference.infer(self.net_.module_, "encoder", X, **self._at())
-
-    def inverse_transform(self, X):
-        """Decode codes back to the input space.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_components_)
-            Codes, such as the output of :meth:`transform`.
-
-        Returns
-        -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
-            Reconstructions in the input's units, with ``X``'s dtype.
-        """
-        check_is_fitted(self)
-        Z = validate_codes(self, X)
-        return _inference.infer(self.net_.module_, "decoder", Z, **self._at())
-
-    def score_samples(self, X):
-        """Return minus each row's mean squared reconstruction error.
-
-        In the input's units, so it compares with PCA's; higher is better, 0
-        is a perfect reconstruction. Outliers get low values.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to reconstruct.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,), float64
-            Exactly minus :meth:`reconstruction_error`.
-        """
-        X = self._validate_rows(X)
-        return _inference.infer(self.net_.module_, "score", X, **self._at())
-
-    def score(self, X, y=None):
-        """Return the mean of :meth:`score_samples`: higher is better, 0 is perfect.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to reconstruct.
-
-        y : None
-            Ignored; present for API consistency.
-
-        Returns
-        -------
-        score : float
-            Minus the mean squared reconstruction error.
-        """
-        return float(np.mean(self.score_samples(X)))
-
-    def _validate_rows(self, X):
-        """Validate rows for transform and the scores; NaN/inf checked in the pass.
-
-        A float ndarray of the right width, for a model fitted without feature
-        names, is what ``validate_data`` would return as is: it skips that
-        function's Python work (~5 % of a 4,000-row transform).
-        """
-        check_is_fitted(self)
-        if (
-            type(X) is np.ndarray
-            and X.dtype in (np.float32, np.float64)
-            and X.ndim == 2
-            and X.shape[0] > 0
-            and X.shape[1] == self.n_features_in_
-            and not hasattr(self, "feature_names_in_")
-        ):
-            return X
-        return check_input(self, X, reset=False)
-
-    def _at(self):
-        """Where inference runs: the scaling, device, threads and name to use."""
-        return dict(
-            scaling=self._scaling,
-            device=self.net_.device,
-            n_threads=self.n_threads,
-            estimator_name=type(self).__name__,
-        )
 
     def __sklearn_is_fitted__(self):
         """Fitted once a net is trained (faster than scanning ``vars``)."""

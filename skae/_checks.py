@@ -29,12 +29,10 @@ def hidden_sizes(value):
 
 
 def check_input(estimator, X, reset):
-    """``validate_data`` for dense, sparse and out-of-core ``X``.
+    """``validate_data`` for dense, sparse and out-of-core ``X``, as a source.
 
-    Sparse input comes back as :class:`~skae._data.sources.SparseRows`, an
-    out-of-core array as :class:`~skae._data.sources.BlockArray` after
-    validating its first rows only (``validate_data`` would load it whole).
-    NaN and infinity are checked later, in the pass that reads ``X``.
+    An out-of-core array is validated on its first rows only (not loaded
+    whole); NaN and infinity are checked in the pass that reads ``X``.
     """
     dtype = [np.float64, np.float32]
     if sources.is_out_of_core(X):

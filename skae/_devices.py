@@ -1,9 +1,4 @@
-"""Devices: the ``device`` parameter, checked before training, and fallbacks.
-
-:func:`resolve_device` raises a ValueError naming a device this machine does
-not have, before any training starts; a model trained on such a device loads
-on CPU (:func:`loading_device`), from :func:`skae.load` or a pickle.
-"""
+"""Devices: the ``device`` parameter, checked before training, and fallbacks."""
 
 import functools
 import warnings
@@ -17,11 +12,7 @@ _ACCEPTED = "'cpu', 'cuda', 'cuda:N', 'mps', 'xpu', 'xpu:N', 'auto' or a torch.d
 
 
 def parse_device(device):
-    """Return ``device`` as a :class:`torch.device` without checking availability.
-
-    Raises ValueError for anything but the accepted types (``"auto"`` is
-    resolved by :func:`resolve_device`).
-    """
+    """Return ``device`` as a :class:`torch.device` without checking availability."""
     if isinstance(device, torch.device):
         parsed = device
     elif isinstance(device, str):
@@ -69,12 +60,7 @@ def _unavailable(parsed):
 
 
 def resolve_device(device):
-    """Return the :class:`torch.device` for the estimator's ``device`` parameter.
-
-    ``"auto"`` is CUDA when available, else CPU. Raises ValueError, naming
-    the device, when it is not available on this machine (no such backend,
-    or an index beyond the number of devices).
-    """
+    """Return the :class:`torch.device` for ``device``; ValueError if not available."""
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     parsed = parse_device(device)
@@ -108,9 +94,8 @@ def loading_device(device):
 def move(t, device, dtype=None):
     """``t`` on ``device`` and in ``dtype`` (None: its own).
 
-    Across devices, a conversion to float64 happens after the move and any
-    other before it: MPS holds no float64, and copies out of MPS cannot
-    change the dtype on the way (torch 2.13 raises, 2.14 writes nothing).
+    To float64 after the move, other dtypes before: MPS holds no float64 and
+    cannot convert dtype while copying.
     """
     device = torch.device(device)
     if dtype is None or t.dtype == dtype or t.device == device:
@@ -121,21 +106,14 @@ def move(t, device, dtype=None):
 
 
 def copy_into(dst, src):
-    """``dst.copy_(src)``, through :func:`move` when MPS is on either side.
-
-    Elsewhere ``copy_`` converts dtype and device in one step.
-    """
+    """``dst.copy_(src)``, through :func:`move` when MPS is on either side."""
     if src.device != dst.device and "mps" in (src.device.type, dst.device.type):
         src = move(src, dst.device, dst.dtype)
     dst.copy_(src)
 
 
 def float64_device(device):
-    """Where float64 arithmetic runs for a model on ``device``.
-
-    MPS has no float64: float64 numbers (standardized float64 rows, errors,
-    the float64 copy of the module) live on the CPU there.
-    """
+    """Where float64 arithmetic runs for a model on ``device`` (CPU for MPS)."""
     device = torch.device(device)
     return torch.device("cpu") if device.type == "mps" else device
 

@@ -14,157 +14,110 @@ from ._training.schedules import SCHEDULES
 class AutoencoderTransformer(BaseAutoencoder):
     """Nonlinear dimensionality reduction with a PyTorch autoencoder.
 
-    A drop-in for :class:`sklearn.decomposition.PCA`: ``fit`` trains an
-    encoder ``X -> Z`` (``Z`` has ``n_components`` columns) and a mirrored
-    decoder ``Z -> X`` to minimize the squared reconstruction error;
-    ``transform`` encodes and ``inverse_transform`` decodes. Training runs
-    through a private :class:`skorch.NeuralNet`, kept as ``net_``.
+    A drop-in for :class:`sklearn.decomposition.PCA`: ``fit`` trains an encoder
+    ``X -> Z`` (``n_components`` columns) and a mirrored decoder ``Z -> X`` on the
+    squared reconstruction error; ``transform`` encodes, ``inverse_transform``
+    decodes. Training runs through a :class:`skorch.NeuralNet`, kept as ``net_``.
 
     Read more in the :ref:`User Guide <user_guide>`.
 
     Parameters
     ----------
     n_components : int, default=2
-        Width of the code, at most the number of features of ``X``.
-
+        Width of the code, at most the number of features.
     hidden_layer_sizes : array-like of int or int, default=(256, 128)
         Widths of the encoder's hidden layers, input side first; the decoder
         mirrors them. See :ref:`architecture`.
-
     activation : {"relu", "leaky_relu", "elu", "gelu", "selu", "tanh", \
             "sigmoid", "logistic", "identity"}, default="relu"
         Activation of the hidden layers (``"logistic"`` is ``"sigmoid"``).
-
     output_activation : str, default="identity"
-        Activation of the reconstruction (one of ``activation``'s values).
-
+        Activation of the reconstruction, one of ``activation``'s values.
     loss : {"mse", "bce"}, default="mse"
-        Reconstruction term of the objective: squared error, or binary
-        cross-entropy for data in [0, 1] (with ``scaling=None``). See
-        :ref:`training_loss`.
-
+        Reconstruction error: squared error, or binary cross-entropy for data in
+        [0, 1] (with ``scaling=None``). See :ref:`training_loss`.
     residual : bool, default=False
-        Add a skip connection around every hidden layer; helps deep networks train.
-
+        Add a skip connection around every hidden layer.
     normalization : {None, "batch", "layer"}, default=None
         Normalization of each hidden layer, before its activation.
-
     dropout : float in [0, 1), default=0.0
-        Dropout probability after each hidden activation (training only).
-
+        Dropout probability after each hidden activation, in training only.
     init : {"pca", "auto", "default", "kaiming_uniform", "kaiming_normal", \
             "xavier_uniform", "xavier_normal", "lecun_normal", "orthogonal"}, \
             default="pca"
-        Weight initialization. ``"pca"`` starts the model at PCA's solution
-        (it needs ``loss="mse"`` and ``output_activation="identity"``); the
-        others draw random weights (``"auto"``: the scheme for ``activation``). See
-        :ref:`pca_start` and :ref:`architecture`.
-
+        Weight initialization: ``"pca"`` starts at PCA's solution (it needs
+        ``loss="mse"`` and ``output_activation="identity"``), the others draw
+        random weights (``"auto"``: suited to ``activation``). See :ref:`pca_start`.
     scaling : {"global", "standard", "center"} or None, default="global"
-        How ``X`` is standardized for training: centred and divided by one
-        scale (``"global"``, PCA's loss) or per feature (``"standard"``), only
-        centred, or not at all (None). See :ref:`scaling`.
-
+        How ``X`` is standardized for training: centred and divided by one scale
+        (PCA's loss) or per feature, only centred, or not at all. See :ref:`scaling`.
     solver : {"adam", "adamw", "sgd", "rmsprop"}, default="adam"
         Optimizer; ``"sgd"`` uses Nesterov momentum when ``momentum > 0``.
-
     learning_rate_init : float, default=3e-3
         Initial learning rate.
-
     momentum : float in [0, 1], default=0.9
         Momentum of ``"sgd"`` and ``"rmsprop"``; ignored otherwise.
-
     alpha : float, default=1.0
-        Strength of the L2 regularization, applied by the optimizer as weight
-        decay on the weight matrices and, as in ``MLPRegressor``, divided by
-        the number of training rows. See :ref:`training_regularization`.
-
+        Strength of the L2 regularization (weight decay on the weight matrices),
+        divided by the number of training rows. See :ref:`training_regularization`.
     l1 : float, default=0.0
-        Strength of the L1 penalty on the weight matrices, a term of the
-        objective, divided by the number of training rows.
-
+        Strength of the L1 penalty on the weight matrices, divided as ``alpha``.
     activity_l1 : float, default=0.0
-        Strength of the L1 penalty on the code, which makes codes sparse. See
+        Strength of the L1 penalty on the code, for sparse codes. See
         :ref:`family_sparse`.
-
     contractive : float, default=0.0
-        Strength of the penalty on the encoder's Jacobian, for codes that
-        small input changes do not move. See :ref:`family_contractive`.
-
+        Strength of the penalty on the encoder's Jacobian. See
+        :ref:`family_contractive`.
     noise : {"gaussian", "mask"} or None, default=None
-        Denoising: corrupt each training batch at the encoder's input with
-        Gaussian noise or by masking entries. See :ref:`family_denoising`.
-
+        Corrupt the encoder's training input, for a denoising autoencoder. See
+        :ref:`family_denoising`.
     noise_level : float, default=0.1
-        Standard deviation of ``"gaussian"`` noise in scaled units (> 0), or
-        the probability of masking an entry with ``"mask"`` (in (0, 1)).
-
+        Standard deviation of ``"gaussian"`` noise in scaled units, or the
+        probability of masking an entry with ``"mask"`` (below 1).
     tied_weights : bool, default=False
-        Let every decoder layer use the transpose of its mirrored encoder
-        layer's weight: about half the weights. See :ref:`family_tied`.
-
+        Each decoder layer uses the transposed weight of its mirrored encoder
+        layer. See :ref:`family_tied`.
     batch_size : int, default=96
         Rows per mini-batch (capped by the number of training rows).
-
     max_iter : int, default=200
         Maximum number of epochs.
-
     tol : float, default=1e-4
-        Minimum improvement of the monitored loss (the validation loss with
-        ``early_stopping``, else the training loss), in standardized units.
-
+        Minimum improvement of the monitored loss, in standardized units.
     n_iter_no_change : int, default=10
-        Training stops after this many epochs without an improvement of
-        ``tol``. See :ref:`training_stopping`.
-
+        Epochs without an improvement of ``tol`` before training stops. See
+        :ref:`training_stopping`.
     early_stopping : bool, default=True
-        Hold out ``validation_fraction`` of the rows, monitor the validation
-        loss and restore the best epoch's weights at the end of ``fit`` (not
-        of ``partial_fit``). With ``init="pca"``, ``fit`` keeps PCA's solution
-        unless training beats it on these rows. See :ref:`never_worse`.
-
+        Monitor the loss on ``validation_fraction`` of the rows and restore the
+        best epoch's weights at the end of ``fit``. See :ref:`never_worse`.
     validation_fraction : float in (0, 1), default=0.1
         Share of rows held out when ``early_stopping=True``.
-
     lr_schedule : {"constant", "exponential", "linear", "step", "cosine", \
             "warm_restarts", "plateau"}, default="plateau"
-        Learning-rate schedule, stepped after every epoch; ``"plateau"`` halves
-        the rate when the monitored loss stalls. See :ref:`training_schedules`.
-
+        Learning-rate schedule, stepped every epoch. See :ref:`training_schedules`.
     lr_schedule_params : dict, default=None
-        Settings overriding the PyTorch scheduler's defaults, e.g. ``{"gamma": 0.9}``.
-
+        Overrides of the PyTorch scheduler's defaults, e.g. ``{"gamma": 0.9}``.
     max_grad_norm : float, default=None
-        Clip the global L2 norm of the gradient to this value before each step.
-
+        Clip the gradient's global L2 norm to this value before each step.
     clip_value : float, default=None
         Clip every gradient element into ``[-clip_value, clip_value]``.
-
     max_restarts : int, default=3
-        Number of restarts allowed when the loss or a gradient turns NaN or
-        infinite, each from the best weights at a tenth of the rate; one more
-        divergence raises ``TrainingDivergedError``. See :ref:`training_restarts`.
-
+        Restarts allowed when the loss diverges, each from the best weights at a
+        tenth of the rate; then ``TrainingDivergedError``. See
+        :ref:`training_restarts`.
     callbacks : list of skorch.callbacks.Callback or (str, Callback), default=None
-        Extra skorch callbacks, run after skae's own. Their names must differ
-        from those of skae's and skorch's own callbacks (:ref:`training_callbacks`).
-
+        Extra skorch callbacks, run after skae's own. See :ref:`training_callbacks`.
     n_threads : int, default=None
-        Torch threads inside ``fit`` and the transform methods; None keeps
-        torch's setting. Results do not depend on it. See :ref:`performance`.
-
+        Torch threads in ``fit`` and the transforms; None keeps torch's setting.
+        See :ref:`performance`.
     device : str or torch.device, default="cpu"
-        Where the network trains and runs, e.g. ``"cpu"``, ``"cuda:1"``, ``"mps"``
-        or ``"auto"`` (CUDA when available). See :ref:`gpu`.
-
+        Where the network runs, e.g. ``"cuda:1"`` or ``"auto"`` (CUDA if
+        available). See :ref:`gpu`.
     accelerator : accelerate.Accelerator, default=None
-        Train data-parallel over the processes of an ``accelerate launch``;
-        ``device`` is then ignored. See :ref:`distributed`.
-
+        Train data-parallel over an ``accelerate launch``; ``device`` is then
+        ignored. See :ref:`distributed`.
     random_state : int, RandomState instance or None, default=None
-        Seeds every random draw of training, through generators of the model's
-        own. Pass an int for bit-identical fits. See :ref:`reproducibility`.
-
+        Seeds training's random draws; pass an int for reproducible fits. See
+        :ref:`reproducibility`.
     verbose : int, default=0
         0 is silent, 1 prints a row per epoch, 2 adds a progress bar.
 
@@ -172,40 +125,30 @@ class AutoencoderTransformer(BaseAutoencoder):
     ----------
     n_components_, n_features_in_ : int
         Width of the code, and number of features seen during ``fit``.
-
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during ``fit``, when they are all strings.
-
     mean_, scale_ : ndarray of shape (n_features_in_,)
         Per-feature mean and divisor: the network sees ``(X - mean_) / scale_``.
-
     net_ : skorch.NeuralNet
         The trained net; ``net_.module_`` is the PyTorch autoencoder.
-
     encoder_, decoder_ : torch.nn.Module
-        The trained encoder (standardized float32 rows to codes) and decoder
-        (codes to standardized reconstructions). See :ref:`architecture`.
-
+        The trained encoder and decoder, on standardized float32 rows. See
+        :ref:`architecture`.
     history_ : skorch.History
-        One row per epoch: the losses and each term of the objective, the
-        learning rate, gradient norms per layer. See :ref:`diagnostics`.
-
+        Per epoch: the losses, the objective's terms, the learning rate and
+        gradient norms. See :ref:`diagnostics`.
     n_iter_, n_restarts_ : int
         Number of epochs run, and of restarts after divergence.
-
     loss_curve_ : list of float
         Reconstruction term of the training loss at each epoch.
-
     stop_reason_ : str
-        Why the last training call stopped (``"max_iter"``, ``"tol"``,
-        ``"early_stopping"``, ...). See :ref:`training_stopping`.
+        Why the last training call stopped (``"max_iter"``, ``"tol"``, ...).
 
     See Also
     --------
     sklearn.decomposition.PCA : Linear dimensionality reduction.
     sklearn.decomposition.KernelPCA : Nonlinear reduction with kernels.
-    sklearn.neural_network.MLPRegressor : The multi-layer perceptron whose
-        parameter names skae follows.
+    sklearn.neural_network.MLPRegressor : The MLP whose parameter names skae uses.
 
     Examples
     --------

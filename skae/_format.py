@@ -14,7 +14,6 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 
-
 #: (major, minor) of the format written by :func:`skae.save`. A new minor
 #: version only adds optional content: an older reader loads such a file,
 #: ignores what it does not know and warns. A new major version cannot be
@@ -28,12 +27,6 @@ JSON_FILE = "skae.json"
 WEIGHTS_FILE = "weights.safetensors"
 TRAINING_FILE = "training.safetensors"
 TUPLE_TAG = "__tuple__"
-
-
-def sklearn_version():
-    import sklearn
-
-    return sklearn.__version__
 
 
 def encode_param(name, value):
@@ -152,10 +145,8 @@ def read_json(path):
 def check_keys(doc, allowed, where, optional=(), ignored=None):
     """Return ``doc`` after checking it has exactly the keys ``allowed``.
 
-    Missing keys raise a ValueError naming them; keys in ``optional`` may be
-    missing. Unknown keys raise too, unless ``ignored`` is a list (the file
-    has a newer minor version, whose additions are optional): then they are
-    appended to it as ``"where.key"`` and left out of the returned dict.
+    Keys in ``optional`` may be missing. Unknown keys raise, unless ``ignored``
+    is a list (a newer minor version): then they are noted there and dropped.
     """
     if not isinstance(doc, dict):
         raise ValueError(f"{JSON_FILE}: {where} must be a JSON object.")
@@ -177,10 +168,8 @@ def check_keys(doc, allowed, where, optional=(), ignored=None):
 def check_format(doc, estimators):
     """Check the format fields; return True if its minor version is newer.
 
-    ``estimators`` are the names of the estimators a file may hold.
-
-    A newer minor version of the same major version is readable: its unknown
-    keys are optional content this skae ignores (with a warning).
+    A newer minor version is readable: its unknown keys are optional content,
+    ignored with a warning. ``estimators``: the names a file may hold.
     """
     missing = sorted({"format", "estimator", "format_version", "versions"} - set(doc))
     if missing:
@@ -220,11 +209,8 @@ def decode_params(doc, cls, ignored=None):
     """Return the estimator's parameters from ``doc``.
 
     An unknown parameter is refused, unless ``ignored`` is a list (a newer
-    minor version of the format): a parameter added since then is optional
-    content, recorded there and left out. A newer skae must keep that safe:
-    a parameter that changes the network's shape shows in the tensors, which
-    are checked, and one that changes inference otherwise needs a new major
-    version.
+    minor version): then it is recorded there and left out. So a parameter
+    that changes inference beyond the tensors' shapes needs a new major version.
     """
     if not isinstance(doc, dict):
         raise ValueError(f"{JSON_FILE}: params must be a JSON object.")
@@ -238,8 +224,7 @@ def decode_params(doc, cls, ignored=None):
     if unknown:
         ignored.extend(f"params.{name}" for name in unknown)
         doc = {name: value for name, value in doc.items() if name in known}
-    # A parameter missing from the file (added after it was written) keeps
-    # its default.
+    # A parameter added after the file was written keeps its default.
     return {name: decode(value) for name, value in doc.items()}
 
 
@@ -267,9 +252,9 @@ def non_negative_int(doc, key):
     return value
 
 
-def one_of(doc, key, allowed, default):
-    """Return ``doc[key]`` (``default`` if missing), one of ``allowed``."""
-    value = doc.get(key, default)
+def one_of(doc, key, allowed):
+    """Return ``doc[key]``, one of ``allowed``."""
+    value = doc[key]
     if value not in allowed:
         raise ValueError(
             f"{JSON_FILE}: {key} must be one of {list(allowed)}; got {value!r}."

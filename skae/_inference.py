@@ -22,18 +22,14 @@ from ._data.scaling import scan
 from ._devices import copy_into, float64_device, move
 from ._runtime import num_threads
 
-#: Inference batches hold about this many elements (2 MB of float32 rows), so
-#: that a standardized batch is still in cache when the first layer reads it
-#: (measured: 2048 rows of 256 features run ~3 % faster than 4096).
+#: Inference batches hold about this many elements (2 MB of float32 rows): a
+#: standardized batch is still in cache when the first layer reads it.
 BATCH_ELEMENTS = 2**19
 
 #: Batches are padded with zero rows to at least this many rows, and to a
 #: multiple of ``ROW_MULTIPLE``: torch's CPU matrix products pick their kernel
-#: by the number of rows, and batches of 1 to 11 rows round differently
-#: (~1e-7). Rows do not interact in eval mode, so the padding only fixes the
-#: kernel: a row's float32 result is the same bits in any batch with 1 or 2
-#: threads. With many threads some shapes switch kernels at larger sizes too
-#: (see the reproducibility guide).
+#: by the number of rows, and small batches round differently. The padding
+#: makes a row's result the same bits in any batch with 1 or 2 threads.
 MIN_ROWS = MIN_BATCH_ROWS
 ROW_MULTIPLE = 8
 
@@ -50,12 +46,7 @@ def float64_module(module):
 
 
 def inference_fn(module, part, dtype):
-    """Return the module part (``"encoder"``, ``"decoder"``, ``"autoencoder"``).
-
-    float32: the fitted module itself in eval mode (a part a user put in
-    training mode goes back to eval mode: inference never runs dropout or
-    updates batch statistics); float64: a float64 copy.
-    """
+    """The module's ``part`` in eval mode (float64 ``dtype``: a float64 copy)."""
     if dtype == np.float64:
         module = float64_module(module)
     elif any(m.training for m in module.modules()):
@@ -64,11 +55,7 @@ def inference_fn(module, part, dtype):
 
 
 def batch_rows(width, *, at_least=256, multiple=ROW_MULTIPLE):
-    """Rows per batch so that a batch holds about ``BATCH_ELEMENTS`` numbers.
-
-    ``width`` numbers per row (in or out); a multiple of ``multiple`` rows, so
-    that full batches need no padding.
-    """
+    """Rows per batch of ``width``-wide rows: about ``BATCH_ELEMENTS`` numbers."""
     return max(at_least, BATCH_ELEMENTS // max(width, 1)) // multiple * multiple
 
 
@@ -86,32 +73,19 @@ def infer(
 ):
     """Run ``part`` of ``module`` on ``X`` in input units, batch by batch.
 
-    Each batch is standardized on the device in ``X``'s dtype into one reused
-    buffer and run in float32; the output, preallocated with ``X``'s dtype
-    (float64 for the errors), is filled under ``torch.inference_mode``.
     Memory beyond input and output is a few batches of about 2 MB. NaN and
-    infinity in ``X`` are seen from each standardized batch's sum (cheaper
-    than a separate pass) and reported with scikit-learn's message, unless
-    its ``assume_finite`` is set.
+    infinity are seen from each standardized batch's sum (no separate pass)
+    and reported with scikit-learn's message, unless ``assume_finite``.
 
     Parameters
     ----------
     module : Autoencoder
         In eval mode.
     part : {"encoder", "decoder", "score", "error", "feature_error"}
-        ``"encoder"``: codes of ``X``; ``"decoder"``: reconstructions (input
-        units) of codes ``X``; ``"error"``: each row's mean squared
-        reconstruction error in input units, ``"score"`` minus it (the same
-        float64 numbers, negated), ``"feature_error"`` the squared errors of
-        each entry.
-    n_threads : int or None
-        Torch threads for the call (None: torch's setting).
-    estimator_name : str
-        For the error messages.
+        Codes of ``X``; reconstructions of codes ``X``; minus or plus each
+        row's mean squared error in input units; each entry's squared error.
     standardized : Tensor or None
-        With ``"encoder"`` and float32 ``X``: ``X`` already standardized by
-        ``scaling`` on the device (what ``fit`` trained on); its batches are
-        encoded instead of reading ``X`` again, with the same result.
+        ``X`` already standardized on the device (float32, ``"encoder"``).
     batch_size : int or None
         Rows per batch; None: :func:`batch_rows` of the widest rows.
 
@@ -222,31 +196,19 @@ def infer(
     return out
 
 
-def jacobian(module, part, X, *, scaling, device, batch_size=None):
+def jacobian(module, part, X, *, scaling, device, n_threads=None, batch_size=None):
     """Return the Jacobian of ``part`` at each row of ``X``, in input units.
 
-    The scaling is part of the map. The encoder's is computed by reverse mode
-    (:func:`torch.func.vjp` mapped over the code's unit vectors), the
-    decoder's by Jacobian-vector products: about ``n_components`` passes per
-    batch either way.
-
-    Parameters
-    ----------
-    part : {"encoder", "decoder"}
-        ``"encoder"``: ``X`` holds input rows, the result has shape
-        ``(n_samples, n_components, n_features)``; ``"decoder"``: ``X`` holds
-        codes, the result has shape ``(n_samples, n_features, n_components)``.
-    X : ndarray, float32 or float64, finite
-        float64 runs a float64 copy of the module.
-    batch_size : int or None
-        Rows per batch; None: about 2**19 numbers of Jacobian per batch.
-
-    Returns
-    -------
-    J : ndarray with ``X``'s dtype
+    ``"encoder"``: of the codes by the rows ``X``, shape ``(n_samples,
+    n_components, n_features)``, by reverse mode; ``"decoder"``: of the
+    reconstructions by the codes ``X``, shape ``(n_samples, n_features,
+    n_components)``, by Jacobian-vector products. float64 ``X`` runs a float64
+    copy of the module; batches hold about 2**19 numbers of Jacobian.
     """
     dtype = X.dtype
     compute = torch.float64 if dtype == np.float64 else torch.float32
+    if dtype == np.float64:  # where the float64 copy lives (CPU for MPS)
+        device = float64_device(device)
     fn = inference_fn(module, part, dtype)
     n = X.shape[0]
     n_features = len(scaling.mean_)
@@ -264,7 +226,7 @@ def jacobian(module, part, X, *, scaling, device, batch_size=None):
     eye = torch.eye(n_components, dtype=compute, device=device)
     # torch.func's transforms run under no_grad (they ignore an outer one);
     # inference_mode would forbid them. no_grad keeps the weights out of it.
-    with torch.no_grad():
+    with num_threads(n_threads), torch.no_grad():
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
             batch = np.require(X[start : start + m], requirements=["C", "W"])

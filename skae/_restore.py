@@ -1,8 +1,6 @@
 """Loading's checked steps: fitted attributes, net, weights, optimizer, generators.
 
-:func:`skae.persistence.load` reads the files and calls these in order; each
-checks what it reads (keys, types, names, dtypes, shapes) before using it and
-raises a ``ValueError`` naming the file and the entry.
+Each checks what it reads before using it; a ValueError names file and entry.
 """
 
 import numpy as np
@@ -21,7 +19,7 @@ _FITTED_KEYS = {
     "n_restarts_",
     "mean_",
     "scale_",
-    "stop_reason_",  # format 1.2
+    "stop_reason_",
 }
 _NET_KEYS = {"seed", "validate", "device"}
 _OPTIMIZER_KEYS = {"param_groups", "state"}
@@ -36,7 +34,7 @@ def read_fitted(doc, estimator, ignored):
         doc,
         _FITTED_KEYS,
         "fitted",
-        optional={"feature_names_in_", "stop_reason_"},
+        optional={"feature_names_in_"},
         ignored=ignored,
     )
     n_features = _format.positive_int(doc, "n_features_in_")
@@ -53,9 +51,7 @@ def read_fitted(doc, estimator, ignored):
         "n_iter_": _format.non_negative_int(doc, "n_iter_"),
         "loss_curve_": _format.float_list(doc, "loss_curve_"),
         "n_restarts_": _format.non_negative_int(doc, "n_restarts_"),
-        "stop_reason_": _format.one_of(
-            doc, "stop_reason_", STOP_REASONS, default="max_iter"
-        ),
+        "stop_reason_": _format.one_of(doc, "stop_reason_", STOP_REASONS),
         "mean_": _format.float64_array(doc, "mean_", n_features),
         "scale_": _format.float64_array(doc, "scale_", n_features),
     }
@@ -156,11 +152,7 @@ def load_optimizer(net, doc, training, ignored):
 
 
 def build_scheduler(net, state):
-    """Build the net's torch scheduler for :meth:`load_state_dict`, or None.
-
-    Built before the optimizer's state is loaded, because a scheduler's
-    constructor takes one step that changes the learning rate.
-    """
+    """Build the net's torch scheduler (before the optimizer's state), or None."""
     if state is None:
         return None
     if not isinstance(state, dict):
@@ -180,9 +172,7 @@ def load_generators(net, training, ignored, saved_device):
     roles = set(net.get_rng_states())
     expected = {f"rng.{role}" for role in roles}
     found = {k for k in training if k.startswith("rng.")}
-    # The module's generator lives on the training device: a CUDA state means
-    # nothing to a CPU generator (a model loaded on CPU draws its dropout
-    # masks afresh from its seed).
+    # A CUDA generator's state means nothing on CPU: the masks start afresh.
     moved = torch.device(str(saved_device)).type != torch.device(net.device).type
     if moved:
         expected.discard("rng.module")

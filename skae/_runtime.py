@@ -1,9 +1,4 @@
-"""Torch runtime settings scoped to one call: threads and interrupts.
-
-Nothing here touches torch's global random state: every random draw of skae
-comes from a generator the model owns (see :mod:`skae._modules` and
-:mod:`skae._net`).
-"""
+"""Torch runtime settings scoped to one call: threads and interrupts."""
 
 import contextlib
 import signal
@@ -20,13 +15,9 @@ _threads_saved = None
 def num_threads(n):
     """Use ``n`` torch intra-op threads in the calling thread inside the block.
 
-    None leaves torch's setting alone. ``torch.set_num_threads`` sets the
-    calling thread's count *and* the count that threads started later begin
-    with, so blocks that overlap in several threads (joblib's threading
-    backend, a model server) could leave a transient value behind. Each
-    block restores its own thread's count, and the last block to leave
-    restores the count new threads start with to what it was when the first
-    block entered.
+    None leaves torch's setting alone. ``torch.set_num_threads`` also sets the
+    count new threads start with, so the last of overlapping blocks restores
+    that to its value when the first entered.
     """
     global _threads_depth, _threads_saved
     if n is None:
@@ -46,9 +37,8 @@ def num_threads(n):
             last, saved = _threads_depth == 0, _threads_saved
             torch.set_num_threads(before)
             if last and before != saved:
-                # This thread started inside another block and inherited its
-                # transient count: set the default for new threads from a
-                # helper thread, which leaves this thread's count alone.
+                # This thread inherited a transient count: reset new threads'
+                # default from a helper thread, leaving this thread's own alone.
                 helper = threading.Thread(target=torch.set_num_threads, args=(saved,))
                 helper.start()
                 helper.join()
@@ -58,12 +48,9 @@ def num_threads(n):
 def interrupt_flag():
     """Yield a dict whose ``"sigint"`` turns True when SIGINT arrives inside.
 
-    skorch stops training by raising ``KeyboardInterrupt`` (its
-    ``EarlyStopping``, and any callback may do so), exactly what a Ctrl-C
-    raises. The flag tells a real interrupt apart: the block's SIGINT handler
-    records it, then hands the signal to the handler it replaced (Python's
-    default raises ``KeyboardInterrupt``). Signal handlers belong to the main
-    thread; elsewhere no SIGINT arrives and the flag stays False.
+    skorch's callbacks also stop training with ``KeyboardInterrupt``; the flag
+    tells a real Ctrl-C apart. The handler then calls the one it replaced.
+    Outside the main thread no SIGINT arrives and the flag stays False.
     """
     flag = {"sigint": False}
     previous = None

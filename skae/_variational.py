@@ -1,8 +1,4 @@
-"""VariationalAutoencoderTransformer: a variational autoencoder with sklearn's API.
-
-It shares training and inference with AutoencoderTransformer through skae._base
-and adds the weight of the prior, ``beta``, and the methods ``sample`` and ``elbo``.
-"""
+"""VariationalAutoencoderTransformer: skae._base's model plus ``beta``, sample, elbo."""
 
 import functools
 from numbers import Integral, Real
@@ -14,23 +10,20 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import assert_all_finite, check_is_fitted
 
 from . import _devices, _inference, _runtime
-from ._nn import variational as _vae_module
 from ._base import BaseAutoencoder
 from ._estimator import AutoencoderTransformer
+from ._nn import variational as _vae_module
 
 
 class VariationalAutoencoderTransformer(BaseAutoencoder):
     """Variational autoencoder as a scikit-learn transformer.
 
     The encoder gives each row a Gaussian posterior over the code; training
-    minimizes the reconstruction error of codes drawn from it plus ``beta``
-    times its divergence from the prior ``N(0, I)``. ``transform`` returns the
-    posterior mean and ``inverse_transform`` decodes; :meth:`score_samples` is
-    minus each row's mean squared reconstruction error in input units (as for
-    PCA and :class:`AutoencoderTransformer`), :meth:`elbo` each row's evidence
-    lower bound, and :meth:`sample` decodes draws from the prior. The other
-    parameters are :class:`AutoencoderTransformer`'s, with the same defaults
-    except ``init``.
+    minimizes the reconstruction error of codes drawn from it plus ``beta`` times
+    its divergence from the prior ``N(0, I)``. ``transform`` returns the posterior
+    mean; :meth:`score_samples` is minus each row's reconstruction error, as for
+    PCA, :meth:`elbo` its evidence lower bound, and :meth:`sample` decodes draws
+    from the prior.
 
     Read more in the :ref:`User Guide <family_vae>`.
 
@@ -38,52 +31,34 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
     ----------
     n_components : int, default=2
         Width of the code: the dimension of the posterior and of the prior.
-
     beta : float, default=1.0
-        Weight of the Kullback-Leibler divergence from each row's posterior to
-        the prior, a term of the objective (``train_kl`` in ``history_``):
-        ``beta=1`` trains on the negative ELBO, larger values give a smoother
-        code space and blurrier reconstructions (the beta-VAE), 0 drops the
-        prior. See :ref:`family_vae`.
-
+        Weight of the KL divergence from each row's posterior to the prior: 1
+        trains on the negative ELBO, larger values give a smoother code space
+        (the beta-VAE), 0 drops the prior. See :ref:`family_vae`.
     hidden_layer_sizes, activation, output_activation : as in AutoencoderTransformer
-        The network; the posterior's log-variance is a linear head on the last
-        hidden layer.
-
+        The network; the posterior's log-variance is a linear head on top of it.
     loss, residual, normalization, dropout : as in AutoencoderTransformer
-        ``loss`` also sets the decoder's distribution in :meth:`elbo`: Gaussian
-        (``"mse"``) or Bernoulli (``"bce"``).
-
+        ``loss`` also sets the decoder's distribution in :meth:`elbo`.
     init : {"auto", "default", "kaiming_uniform", "kaiming_normal", \
             "xavier_uniform", "xavier_normal", "lecun_normal", "orthogonal"}, \
             default="auto"
-        Weight initialization, as in :class:`AutoencoderTransformer` but
-        without ``"pca"`` (a ValueError): PCA gives no posterior variance.
-
+        As in :class:`AutoencoderTransformer`, without ``"pca"`` (a ValueError).
     scaling, solver, learning_rate_init, momentum : as in AutoencoderTransformer
         Data scaling and optimizer.
-
     alpha, l1, activity_l1, contractive : as in AutoencoderTransformer
         Penalties; ``activity_l1`` and ``contractive`` act on the posterior mean.
-
     noise, noise_level, tied_weights : as in AutoencoderTransformer
         Denoising; ``tied_weights`` ties the decoder's first layer to the mean's.
-
     batch_size, max_iter, tol, n_iter_no_change : as in AutoencoderTransformer
         Mini-batches and when training stops.
-
     early_stopping, validation_fraction : as in AutoencoderTransformer
         Early stopping; its validation loss includes the KL term.
-
     lr_schedule, lr_schedule_params : as in AutoencoderTransformer
         Learning-rate schedule.
-
     max_grad_norm, clip_value, max_restarts : as in AutoencoderTransformer
         Gradient clipping and restarts after divergence.
-
     callbacks, n_threads, device, accelerator : as in AutoencoderTransformer
         Extra callbacks, torch threads and where training runs.
-
     random_state, verbose : as in AutoencoderTransformer
         ``random_state`` also seeds the posterior draws of training.
 
@@ -91,37 +66,24 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
     ----------
     n_components_, n_features_in_ : int
         Width of the code, and number of features seen during ``fit``.
-
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of features seen during ``fit``, when they are all strings.
-
     mean_, scale_ : ndarray of shape (n_features_in_,)
         Per-feature mean and divisor: the network sees ``(X - mean_) / scale_``.
-
     net_ : skorch.NeuralNet
         The trained net; ``net_.module_`` is the PyTorch module.
-
     encoder_, decoder_ : torch.nn.Module
         The trained encoder (standardized rows to posterior means) and decoder.
-
     history_ : skorch.History
-        One row per epoch, as for the plain model, with ``train_kl``.
-
-    n_iter_, n_restarts_ : int
-        Number of epochs run, and of restarts after divergence.
-
-    loss_curve_ : list of float
-        Reconstruction term of the training loss at each epoch.
-
-    stop_reason_ : str
-        Why the last training call stopped, as for the plain model.
+        As in :class:`AutoencoderTransformer`, with the KL term ``train_kl``.
+    n_iter_, n_restarts_, loss_curve_, stop_reason_
+        As in :class:`AutoencoderTransformer`.
 
     See Also
     --------
     AutoencoderTransformer : The plain autoencoder.
     sklearn.decomposition.PCA : Linear dimensionality reduction.
-    sklearn.decomposition.FactorAnalysis : A linear Gaussian latent variable
-        model with a likelihood.
+    sklearn.decomposition.FactorAnalysis : A linear Gaussian latent-variable model.
 
     Examples
     --------
@@ -239,23 +201,13 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
         ----------
         n_samples : int, default=1
             Number of rows to draw.
-
         random_state : int, RandomState instance or None, default=None
-            Seeds the draws of the codes. None draws fresh entropy from the
-            OS; numpy's and torch's global random states are never used.
+            Seeds the codes' draws; None uses fresh OS entropy, never global state.
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features_in_), float64
-            Rows in the input's units: ``inverse_transform`` of standard
-            normal codes.
-
-        Raises
-        ------
-        sklearn.exceptions.NotFittedError
-            If the estimator is not fitted.
-        ValueError
-            If ``n_samples`` is not a positive integer.
+            ``inverse_transform`` of standard normal codes.
 
         Examples
         --------
@@ -285,32 +237,20 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
     def elbo(self, X, n_draws=10, random_state=None):
         """Return each row's evidence lower bound (ELBO), in input units.
 
-        ``E_q[log p(x | z)] - KL(q(z | x) || N(0, I))``: a lower bound of the
-        log-density of each row under the model, in nats, higher is better.
-        The decoder's distribution is a Gaussian of variance ``scale_ ** 2 /
-        2`` per feature around the reconstruction with ``loss="mse"``
-        (variance 1/2 in the network's scaled units), independent Bernoulli
-        variables with ``loss="bce"``. The expectation is estimated from
-        ``n_draws`` draws of ``z`` per row; the bound is of ``X`` in its own
-        units (the scaling's change of variables is included). Training with
-        ``beta=1`` maximizes the bound's mean, divided by ``n_features``, up
-        to a constant.
-
-        Unlike :meth:`score_samples` (minus the reconstruction error of the
-        posterior mean, comparable with PCA's and the plain autoencoder's),
-        the ELBO also counts how unusual a row's code is under the prior.
+        ``E_q[log p(x | z)] - KL(q(z | x) || N(0, I))``, a lower bound of each
+        row's log-density under the model (of ``X`` in its own units), with a
+        Gaussian decoder for ``loss="mse"`` and a Bernoulli one for ``"bce"``.
+        Unlike :meth:`score_samples`, it also counts how unusual a row's code is
+        under the prior. See :ref:`family_vae`.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Rows to evaluate (any input ``transform`` takes).
-
         n_draws : int, default=10
             Draws from each row's posterior for the expectation.
-
         random_state : int, RandomState instance or None, default=None
-            Seeds the draws. None draws fresh entropy from the OS; the
-            model's own generator (that of training) is left untouched.
+            Seeds the draws; None uses fresh OS entropy, not the model's generator.
 
         Returns
         -------

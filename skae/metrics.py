@@ -1,15 +1,4 @@
-"""Scorers that compare any dimensionality reduction on one scale.
-
-:func:`neg_reconstruction_error` is minus the mean squared reconstruction
-error, in the input's units, of any fitted transformer with an
-``inverse_transform``: :class:`sklearn.decomposition.PCA`,
-:class:`~sklearn.decomposition.KernelPCA` with ``fit_inverse_transform=True``,
-a :class:`~sklearn.pipeline.Pipeline` of such steps, or skae's estimators.
-Pass it as ``scoring=`` to :class:`~sklearn.model_selection.GridSearchCV` or
-:func:`~sklearn.model_selection.cross_validate`, so that a search can choose
-between PCA and an autoencoder: ``PCA.score`` is an average log-likelihood and
-cannot be compared with an autoencoder's ``score``.
-"""
+"""Scorers that compare any dimensionality reduction on one scale."""
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,22 +9,15 @@ __all__ = ["neg_reconstruction_error"]
 def neg_reconstruction_error(estimator, X, y=None):
     """Return minus the mean squared reconstruction error of ``X``.
 
-    ``-mean((X - estimator.inverse_transform(estimator.transform(X))) ** 2)``
-    over every entry, computed in float64: higher is better, 0 is a perfect
-    reconstruction. It has the signature of a scikit-learn scorer, so it can
-    be passed as ``scoring=`` to a search or to cross-validation. For skae's
-    estimators it equals ``estimator.score(X)`` (up to rounding).
+    A scorer for ``scoring=``; for skae's estimators it equals
+    ``estimator.score(X)``. Read more in the :ref:`User Guide <family>`.
 
     Parameters
     ----------
     estimator : object
-        A fitted transformer with ``transform`` and ``inverse_transform``
-        (for example PCA, KernelPCA with ``fit_inverse_transform=True``, a
-        Pipeline of such steps, or a skae estimator).
-
+        A fitted transformer with ``transform`` and ``inverse_transform``.
     X : array-like or sparse matrix of shape (n_samples, n_features)
         Data to reconstruct.
-
     y : None
         Ignored; present for the scorer signature.
 
@@ -53,8 +35,7 @@ def neg_reconstruction_error(estimator, X, y=None):
 
     See Also
     --------
-    skae.AutoencoderTransformer.reconstruction_error : The error of each row
-        or each entry.
+    skae.AutoencoderTransformer.reconstruction_error : Each row's error.
     sklearn.decomposition.PCA : Whose ``score`` is a log-likelihood, not this.
 
     Examples
@@ -66,15 +47,10 @@ def neg_reconstruction_error(estimator, X, y=None):
     >>> from skae import AutoencoderTransformer
     >>> from skae.metrics import neg_reconstruction_error
     >>> X, _ = load_digits(return_X_y=True)
-    >>> ae = AutoencoderTransformer(
-    ...     n_components=4, hidden_layer_sizes=(16,), max_iter=5, random_state=0
-    ... )
-    >>> search = GridSearchCV(
-    ...     Pipeline([("reduce", PCA())]),
-    ...     {"reduce": [PCA(n_components=4), ae]},
-    ...     scoring=neg_reconstruction_error,
-    ...     cv=3,
-    ... ).fit(X[:300])
+    >>> ae = AutoencoderTransformer(4, hidden_layer_sizes=(16,), max_iter=5)
+    >>> search = GridSearchCV(Pipeline([("reduce", PCA())]),
+    ...                       {"reduce": [PCA(n_components=4), ae]},
+    ...                       scoring=neg_reconstruction_error, cv=3).fit(X[:300])
     >>> bool(search.best_score_ < 0)
     True
     """

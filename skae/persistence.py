@@ -1,33 +1,4 @@
-"""Save and load fitted skae estimators without pickle.
-
-:class:`~skae.AutoencoderTransformer` and
-:class:`~skae.VariationalAutoencoderTransformer` are saved alike.
-
-A saved model is a directory holding three files:
-
-``skae.json``
-    The format version, the versions of skae, torch, scikit-learn and numpy
-    that wrote it, the estimator's parameters, its fitted attributes
-    (``mean_`` and ``scale_`` as :meth:`float.hex` strings, so that float64
-    values round-trip exactly), the training history (one row per epoch,
-    without the per-batch details) and the name, dtype and shape of every
-    stored tensor. Non-finite floats in the history (a gradient norm that
-    overflowed, say) are written as ``NaN`` / ``Infinity``, as Python's
-    :mod:`json` does.
-``weights.safetensors``
-    The state dict of the PyTorch module (``net_.module_``), on CPU. It loads
-    into a bare :class:`torch.nn.Module` of the same architecture with
-    :func:`safetensors.torch.load_file`.
-``training.safetensors``
-    What :meth:`~skae.AutoencoderTransformer.partial_fit` needs to go on
-    exactly where training stopped: the optimizer's state and the states of
-    the random generators that order batches, split validation rows and draw
-    dropout masks.
-
-:func:`load` reads JSON and safetensors only: it never unpickles, so loading
-a file from an untrusted source cannot run code. Everything read is checked
-(keys, types, tensor names, dtypes and shapes) before it is used.
-"""
+"""Save and load fitted skae estimators without pickle (JSON and safetensors)."""
 
 import hashlib
 import json
@@ -35,6 +6,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import sklearn
 import torch
 from safetensors.torch import save as save_bytes
 from sklearn.utils.validation import check_is_fitted
@@ -46,6 +18,7 @@ from ._estimator import AutoencoderTransformer
 from ._format import FORMAT_VERSION, JSON_FILE, TRAINING_FILE, WEIGHTS_FILE
 from ._training.loop import scheduler
 from ._variational import VariationalAutoencoderTransformer
+from ._version import __version__
 
 __all__ = ["load", "save"]
 
@@ -75,28 +48,19 @@ _TOP_KEYS = {
 def save(estimator, path):
     """Save a fitted skae estimator to the directory ``path``.
 
-    The directory is created if needed; the files of a previous save there
-    are replaced. Nothing is pickled: parameters and fitted attributes go to
-    ``skae.json``, tensors to ``.safetensors`` files (on CPU, whatever the
-    training device). Read it back with :func:`load`.
+    Files of a previous save there are replaced. Read more in the
+    :ref:`User Guide <persistence>`.
 
     Parameters
     ----------
     estimator : AutoencoderTransformer or VariationalAutoencoderTransformer
-        A fitted estimator. Every parameter must be representable in JSON
-        (None, bool, int, float, str, and lists, tuples and string-keyed dicts
-        of those): ``callbacks`` must be None or empty and ``random_state`` an
-        int or None. The ``accelerator`` parameter is not saved (it loads as
-        None); with one, every process may call ``save``: the main process
-        writes, after and before a barrier.
-
+        A fitted estimator whose parameters JSON can hold: ``callbacks`` None
+        or empty, ``random_state`` an int or None. ``accelerator`` is not saved.
     path : str or os.PathLike
         Directory to write.
 
     Raises
     ------
-    sklearn.exceptions.NotFittedError
-        If ``estimator`` is not fitted.
     TypeError
         If ``estimator`` is not one of skae's estimators, or a parameter
         cannot be written as JSON (the message names it).
@@ -112,9 +76,8 @@ def save(estimator, path):
     >>> from skae import AutoencoderTransformer
     >>> from skae.persistence import load, save
     >>> X = np.random.RandomState(0).normal(size=(20, 4))
-    >>> ae = AutoencoderTransformer(
-    ...     n_components=2, hidden_layer_sizes=(8,), max_iter=2, random_state=0
-    ... ).fit(X)
+    >>> ae = AutoencoderTransformer(2, hidden_layer_sizes=(8,), max_iter=2,
+    ...                             random_state=0).fit(X)
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     save(ae, tmp)
     ...     ae2 = load(tmp)
@@ -123,8 +86,7 @@ def save(estimator, path):
     """
     if type(estimator) not in ESTIMATORS.values():
         raise TypeError(
-            f"save expects one of {sorted(ESTIMATORS)}; got "
-            f"{type(estimator).__name__}."
+            f"save expects one of {sorted(ESTIMATORS)}; got {type(estimator).__name__}."
         )
     check_is_fitted(estimator)
     path = Path(path)
@@ -157,8 +119,6 @@ def save(estimator, path):
         training[f"rng.{role}"] = state
     training = _format.cpu_tensors(training)
 
-    from . import __version__
-
     doc = {
         "format": "skae",
         "format_version": "{}.{}".format(*FORMAT_VERSION),
@@ -166,7 +126,7 @@ def save(estimator, path):
         "versions": {
             "skae": __version__,
             "torch": torch.__version__,
-            "sklearn": _format.sklearn_version(),
+            "sklearn": sklearn.__version__,
             "numpy": np.__version__,
         },
         "params": params,
@@ -193,8 +153,7 @@ def save(estimator, path):
         },
         "scheduler": _scheduler_state(net),
     }
-    # scikit-learn has no public getter for set_output's choice; this is the
-    # attribute its clone and Pipeline read too. Written only when set.
+    # set_output's choice has no public getter; clone and Pipeline read this too.
     output = dict(getattr(estimator, "_sklearn_output_config", {}))
     if output:
         doc["output_config"] = output
@@ -208,8 +167,7 @@ def save(estimator, path):
 
     accelerator = estimator.accelerator
     if accelerator is not None:
-        # Data parallel: every process calls save; the main process writes,
-        # and no process goes on (and maybe reads the files) before it is done.
+        # Data parallel: all processes call save; the main one writes, between barriers.
         accelerator.wait_for_everyone()
     if accelerator is None or accelerator.is_main_process:
         path.mkdir(parents=True, exist_ok=True)
@@ -227,15 +185,7 @@ def save(estimator, path):
 def load(path):
     """Load an estimator written by :func:`save`, without unpickling anything.
 
-    The estimator is rebuilt from its parameters, its network from the stored
-    architecture, and the weights are loaded after checking that every tensor
-    name, dtype and shape matches. ``transform``, ``inverse_transform`` and
-    ``score_samples`` then give exactly the outputs of the saved estimator,
-    and ``partial_fit`` goes on training from where it stopped.
-
-    A model trained on CUDA loads on CPU when CUDA is not available here (with
-    a warning); its ``device`` parameter is kept as saved, so a later ``fit``
-    asks for CUDA again unless ``set_params(device="cpu")`` is called.
+    Read more in the :ref:`User Guide <persistence>`.
 
     Parameters
     ----------
@@ -245,15 +195,13 @@ def load(path):
     Returns
     -------
     estimator : AutoencoderTransformer or VariationalAutoencoderTransformer
-        The fitted estimator (of the class that was saved), its module in
-        eval mode.
+        The fitted estimator, of the class that was saved.
 
     Raises
     ------
     ValueError
-        If a file is missing or unreadable, the format version is newer than
-        this skae reads, or the content does not match what the parameters
-        describe (unknown keys, wrong types, tensor names, dtypes or shapes).
+        If a file is missing or unreadable, of a newer format version, or
+        does not match what it describes (keys, types, tensors).
 
     See Also
     --------
@@ -329,18 +277,14 @@ _UNSAVED_PARAMS = {"accelerator"}
 def _saved_params(estimator):
     """The parameters the fitted net was built with, encoded for JSON.
 
-    ``set_params`` after ``fit`` does not change the fitted model (a later
-    ``partial_fit`` keeps training it as built), so the file describes the
-    model as fitted; a warning names the parameters whose pending values are
-    not saved.
+    Values changed by ``set_params`` since ``fit`` are not saved; a warning names them.
     """
     current = estimator.get_params(deep=False)
     for name in _UNSAVED_PARAMS:
         current.pop(name, None)
     fitted = estimator._fit_params
-    # Unchanged values are saved as they are now (equal, but maybe in a type
-    # JSON can hold: a tuple set in place of the array the model was fitted
-    # with).
+    # Unchanged values are saved as they are now: equal, maybe in a type JSON
+    # can hold (a tuple set in place of the array the model was fitted with).
     params = {
         name: value
         if name in _RUNTIME_PARAMS or _same(value, fitted[name])

@@ -1,12 +1,6 @@
 """The rows the net reads: datasets, mini-batches and the validation split.
 
-Batches are index-slices of one preloaded float32 tensor, or, for sources
-that are not preloaded (memory-mapped files, sparse matrices, zarr / HDF5 /
-dask arrays), rows read and standardized when a batch needs them
-(:class:`LazyRows`). They reach skorch through its ``get_dataset``,
-``get_iterator`` and ``train_split`` hooks. A batch holds the same rows in the
-same order whichever the source, so the fitted model does not depend on how
-``X`` is stored.
+Batches hold the same rows whether preloaded or read by :class:`LazyRows`.
 """
 
 import math
@@ -18,20 +12,16 @@ from .._devices import float64_device, move
 from .scaling import scan
 from .sources import BlockArray, chunks, is_lazy, pieces, read_chunk
 
-#: An out-of-core source is read in passes, each gathering the rows of the
-#: next mini-batches (in the epoch's order): about this share of its rows.
+#: Share of an out-of-core source's rows read per pass (the next mini-batches).
 PASS_FRACTION = 1 / 12
 
 #: ... but at least this many values (small sources: one pass).
 MIN_PASS_ELEMENTS = 2**22
 
-#: Largest absolute standardized value accepted for training (float32 squares
-#: of larger values overflow).
+#: Largest standardized value accepted for training (float32 squares overflow).
 MAX_TRAINING_VALUE = 1e18
 
-#: A trailing mini-batch with fewer rows joins the batch before it (when
-#: ``batch_size`` is at least this): torch's CPU matrix products of 5 to 11
-#: float32 rows round differently with 1 and 2 threads.
+#: Shorter tail batches merge: CPU products of 5-11 float32 rows vary by threads.
 MIN_BATCH_ROWS = 16
 
 
@@ -41,12 +31,7 @@ def index_dtype(n):
 
 
 def batch_bounds(n, batch_size):
-    """Return ``(start, stop)`` pairs of the mini-batches of ``n`` rows.
-
-    A trailing batch of fewer than ``MIN_BATCH_ROWS`` rows (with ``batch_size
-    >= MIN_BATCH_ROWS``), or of one row (batch normalization cannot train on
-    one), joins the batch before it.
-    """
+    """Return the mini-batches' ``(start, stop)``; a short or one-row tail merges."""
     starts = list(range(0, n, batch_size))
     if len(starts) > 1:
         tail = n - starts[-1]
@@ -56,10 +41,7 @@ def batch_bounds(n, batch_size):
 
 
 class Rows(torch.utils.data.Dataset):
-    """Rows of a 2-D source: a preloaded float32 tensor or :class:`LazyRows`.
-
-    ``index`` selects a subset (a train/validation split) without copying.
-    """
+    """Rows of a preloaded float32 tensor or :class:`LazyRows`; ``index`` a subset."""
 
     def __init__(self, data, index=None):
         self.data = data
@@ -79,11 +61,7 @@ class Rows(torch.utils.data.Dataset):
         return self.take(torch.as_tensor([i]))[0]
 
     def batches(self, order, bounds):
-        """Yield the batch of ``order[start:stop]`` for each pair of ``bounds``.
-
-        A source read in blocks gathers several batches per pass
-        (:data:`PASS_FRACTION`); the batches are the same either way.
-        """
+        """Yield the batch of ``order[start:stop]`` for each pair of ``bounds``."""
         per_pass = getattr(self.data, "pass_rows", None)
         if per_pass is None:
             for start, stop in bounds:
@@ -98,8 +76,7 @@ class Rows(torch.utils.data.Dataset):
                 last = group.pop()
                 for start, stop in group:
                     yield rows[start - first : stop - first]
-                # A copy: a view would keep the whole pass alive while the
-                # caller holds the batch.
+                # A copy: a view would keep the whole pass alive.
                 last = rows[last[0] - first : last[1] - first].clone()
                 del rows
                 yield last
@@ -113,11 +90,7 @@ class Rows(torch.utils.data.Dataset):
 
 
 class LazyRows:
-    """Read, standardize and convert rows of ``X`` when a batch needs them.
-
-    ``X`` is never copied whole. A :class:`~skae._data.sources.BlockArray` is
-    read in passes of ``pass_rows`` rows, the other sources batch by batch.
-    """
+    """Read, standardize and convert rows of ``X`` when a batch needs them."""
 
     def __init__(self, X, standardize, device, host=None):
         self.X = X
@@ -158,18 +131,14 @@ class LazyRows:
                 )
             out[torch.from_numpy(positions).to(self.device)] = values
         if out is None:  # no rows
-            out = torch.empty((0, self.X.shape[1]), device=self.device)
+            out = torch.empty(
+                (0, self.X.shape[1]), dtype=torch.float32, device=self.device
+            )
         return out
 
 
 class BatchIterator:
-    """Yield ``(X_batch, None)`` mini-batches of a :class:`Rows` dataset.
-
-    With ``shuffle``, each epoch draws one permutation from ``generator``.
-    With ``shard`` (:class:`~skae._training.parallel.DataParallel`), each
-    global batch is cut the same way on every rank and this rank's piece is
-    yielded as ``(X_piece, n_rows_of_the_global_batch)``.
-    """
+    """Yield ``(X_batch, None)``, or with ``shard`` ``(rank's piece, batch rows)``."""
 
     def __init__(self, dataset, batch_size, shuffle, generator, shard=None):
         self.dataset = dataset
@@ -212,12 +181,7 @@ class BatchIterator:
 
 
 class HoldoutSplit:
-    """skorch ``train_split``: hold out a random ``fraction`` of the rows.
-
-    The split is drawn once per dataset and reused after a restart, so
-    validation rows never leak into training; :meth:`forget` drops it at the
-    end of a training call. With ``active=False`` every row is trained on.
-    """
+    """skorch ``train_split``: hold out a random ``fraction``, reused after restarts."""
 
     def __init__(self, fraction, generator):
         self.fraction = fraction
@@ -262,17 +226,7 @@ def load_rows(
     unit_interval=False,
     estimator_name=None,
 ):
-    """Return ``X`` as :class:`Rows` standardized by ``scaling``, checked first.
-
-    ``X`` must hold at least 2 rows, and 2 training rows once
-    ``validation_fraction`` of them is held out. An unfitted ``scaling`` is fitted on ``X`` (statistics, finiteness and
-    each feature's range in one pass); a fitted one (a later ``partial_fit``
-    call) reads ``X`` once for its finiteness and range. Then the data are
-    refused if they lie outside [0, 1] with ``unit_interval``, or if their
-    standardized values would overflow float32 squares. A lazy source is read
-    batch by batch when training needs it; any other array is standardized
-    chunk by chunk, in ``X``'s dtype, into one float32 tensor on ``device``.
-    """
+    """Check ``X``, fit ``scaling`` if new; return ``X`` as standardized Rows."""
     n_samples = X.shape[0]
     if n_samples < 2:
         raise ValueError(
@@ -314,11 +268,9 @@ def load_rows(
         return Rows(LazyRows(X, standardize, device, host))
     data = torch.empty(X.shape, dtype=torch.float32, device=device)
     for rows in chunks(*X.shape):
-        # Writable: torch warns on read-only arrays (a DataFrame's values
-        # under pandas' copy-on-write are), though it only reads this one.
+        # Writable: torch warns on read-only arrays (pandas copy-on-write).
         chunk = np.require(read_chunk(X, rows), requirements=["W"])
         values = standardize(torch.from_numpy(chunk).to(host))
-        # Rounded to float32 where it was computed: MPS converts no dtype
-        # on a copy.
+        # Rounded to float32 where computed: MPS converts no dtype on a copy.
         data[rows].copy_(values.to(torch.float32))
     return Rows(data)

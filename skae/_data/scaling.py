@@ -1,9 +1,6 @@
 """Standardization around the network: float64 statistics, numpy and torch sides.
 
-:class:`Scaling` reads ``X`` once to compute its statistics, checks and bounds,
-and maps rows to the network's units and back. Training rows, out-of-core
-batches and inference all standardize through its torch side, so a float32
-row gets the same arithmetic whichever path it takes.
+All paths standardize in torch: the same float32 arithmetic in training and inference.
 """
 
 import numpy as np
@@ -23,11 +20,7 @@ def _check_chunk(chunk, estimator_name):
 
 
 def scan(X, *, estimator_name=None):
-    """Read ``X`` once in chunks: check it is finite, return each feature's range.
-
-    What a later ``partial_fit`` call needs of its rows; the check follows
-    scikit-learn's ``assume_finite``. Returns ``(low, high)``, float64 arrays.
-    """
+    """Check ``X`` is finite (unless ``assume_finite``); return ``(low, high)``."""
     check = not get_config()["assume_finite"]
     low = high = None
     for rows in chunks(*X.shape):
@@ -41,16 +34,12 @@ def scan(X, *, estimator_name=None):
 
 
 class _Moments:
-    """Count, mean, centred sum of squares and range per feature, chunk by chunk.
-
-    The sum of squares is held as ``peak ** 2 * q`` with ``peak`` the largest
-    deviation seen, so values up to float64's limit give finite statistics;
-    chunks merge by Chan et al.'s pairwise formula.
-    """
+    """Count, mean, centred sum of squares and range per feature, chunk by chunk."""
 
     def __init__(self, n_features):
         self.n = 0
         self.mean = np.zeros(n_features)
+        # Squares as peak**2 * q stay finite up to float64's limit; Chan et al. merge.
         self.peak = np.ones(n_features)
         self.q = np.zeros(n_features)
         self.low = np.full(n_features, np.inf)
@@ -86,21 +75,7 @@ class _Moments:
 
 
 class Scaling:
-    """Centre and scale features; map reconstructions back to input units.
-
-    Parameters
-    ----------
-    method : {"global", "standard", "center"} or None
-        See ``AutoencoderTransformer(scaling=...)``.
-
-    Attributes
-    ----------
-    mean_, scale_ : ndarray of shape (n_features,), float64
-    baseline_loss_ : float
-        Mean squared error, in scaled units, of predicting each feature's mean.
-    data_min_, data_max_ : ndarray of shape (n_features,), float64
-        Each feature's smallest and largest value in ``X``.
-    """
+    """Centre and scale features as ``AutoencoderTransformer(scaling=method)``."""
 
     def __init__(self, method="global"):
         self.method = method
@@ -110,11 +85,7 @@ class Scaling:
         return {k: v for k, v in self.__dict__.items() if k != "_torch"}
 
     def fit(self, X, *, estimator_name=None):
-        """Compute the statistics of ``X`` in float64, in one pass.
-
-        Each chunk is checked for NaN and infinity (unless scikit-learn's
-        ``assume_finite`` is set), with scikit-learn's own error message.
-        """
+        """Compute the statistics of ``X`` in float64, in one checked pass."""
         self._torch = {}
         check = not get_config()["assume_finite"]
         n, p = X.shape
@@ -146,8 +117,7 @@ class Scaling:
         self.mean_, self.scale_ = mean, scale
         self.data_min_, self.data_max_ = moments.low, moments.high
         with np.errstate(over="ignore"):
-            # 1 for "global", at most 1 for "standard": a model whose loss
-            # stays above it learned nothing.
+            # 1 for "global", <= 1 for "standard": a loss above it learned nothing.
             self.baseline_loss_ = float(np.mean((std / scale) ** 2))
         return self
 
@@ -157,8 +127,6 @@ class Scaling:
             reach = np.maximum(high - self.mean_, self.mean_ - low) / self.scale_
         return float(reach.max(initial=0.0))
 
-    # ------------------------------------------------------------ numpy side
-
     def transform(self, X):
         """Return ``(X - mean_) / scale_`` in float64."""
         return (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
@@ -167,17 +135,8 @@ class Scaling:
         """Return ``Z * scale_ + mean_`` in float64."""
         return np.asarray(Z, dtype=np.float64) * self.scale_ + self.mean_
 
-    # ------------------------------------------------------------ torch side
-
     def standardizer(self, dtype, device):
-        """Return ``f(x, out=None)`` computing ``(x - mean_) / scale_`` in torch.
-
-        float32: one fused pass, ``x * (1 / scale) + (-mean / scale)`` with
-        both factors computed in float64 (when they fit in float32). float64
-        (or factors beyond float32): subtract, then divide, exactly as
-        :meth:`transform`; the fused pass would cost data such as timestamps
-        one ulp of ``mean / scale``.
-        """
+        """Return ``f(x, out=None)`` computing ``(x - mean_) / scale_`` in torch."""
         return self._cached(("standardize", dtype, str(device)), self._standardizer)
 
     def _standardizer(self, dtype, device):
@@ -189,6 +148,7 @@ class Scaling:
                 shift = torch.tensor(shift, dtype=dtype, device=device)
 
                 return lambda x, out=None: torch.addcmul(shift, x, inv, out=out)
+        # Unfused, as transform: fusing would cost float64 an ulp of mean / scale.
         mean = torch.tensor(self.mean_, dtype=dtype, device=device)
         scale = torch.tensor(self.scale_, dtype=dtype, device=device)
         return lambda x, out=None: torch.sub(x, mean, out=out).div_(scale)
@@ -203,8 +163,7 @@ class Scaling:
         return lambda z: torch.addcmul(mean, z, scale)
 
     def _cached(self, key, build):
-        # Built once per dtype and device: building the factors costs about
-        # 3 % of a 4,000-row transform.
+        # Built once per dtype and device: they cost ~3 % of a small transform.
         cache = self.__dict__.setdefault("_torch", {})
         fn = cache.get(key)
         if fn is None:

@@ -1,10 +1,8 @@
 """Where rows come from: arrays in memory, sparse matrices, out-of-core arrays.
 
-Every pass over ``X`` reads it through :func:`read_chunk` (or :func:`pieces`
-for a set of rows), which returns dense C-contiguous NumPy rows whatever
-``X`` is. :class:`SparseRows` (SciPy sparse, read as CSR) and
-:class:`BlockArray` (zarr, h5py, dask: read in blocks aligned to its chunks,
-never loaded whole) give other sources that face.
+:func:`read_chunk` and :func:`pieces` return dense C-contiguous rows whatever
+``X`` is; :class:`SparseRows` and :class:`BlockArray` (zarr, h5py, dask, never
+loaded whole) give other sources that face.
 """
 
 import contextlib
@@ -17,8 +15,7 @@ import scipy.sparse as sp
 #: Top-level packages whose 2-D arrays are read block by block.
 OUT_OF_CORE = ("zarr", "h5py", "dask")
 
-#: A block of an out-of-core array holds at least this many bytes (whole
-#: chunks of the source; fewer only at the end).
+#: Minimum bytes per block of an out-of-core array (whole chunks; fewer at the end).
 BLOCK_BYTES = 8 * 2**20
 
 #: A pass over ``X`` reads chunks of about this many values (2 MB of float64).
@@ -33,11 +30,7 @@ def chunks(n_rows, n_features):
 
 
 def read_chunk(X, rows, dtype=None):
-    """Return ``X[rows]`` as a dense C-contiguous array (of ``dtype`` if given).
-
-    A C-ordered copy makes the arithmetic that follows, and so the fitted
-    model, independent of ``X``'s memory layout.
-    """
+    """Return ``X[rows]`` dense and C-contiguous, so results ignore ``X``'s layout."""
     return np.ascontiguousarray(X[rows], dtype=dtype)
 
 
@@ -66,10 +59,7 @@ def file_backed(X):
 
 
 class SparseRows:
-    """A SciPy sparse matrix read as dense rows, a batch at a time.
-
-    CSC input is converted to CSR once: reading rows of CSC is ~8 times slower.
-    """
+    """A SciPy sparse matrix read as dense rows; CSC becomes CSR (~8x faster rows)."""
 
     def __init__(self, X):
         self.matrix = X.tocsr() if X.format != "csr" else X
@@ -85,15 +75,7 @@ class SparseRows:
 
 
 class BlockArray:
-    """An out-of-core 2-D array read in contiguous, chunk-aligned blocks.
-
-    Parameters
-    ----------
-    source : zarr.Array, h5py.Dataset or dask.array.Array
-    dtype : numpy dtype
-        The dtype rows are returned in (float32 or float64: what
-        ``validate_data`` would have converted ``source`` to).
-    """
+    """A zarr, h5py or dask 2-D array read in chunk-aligned blocks, as ``dtype``."""
 
     def __init__(self, source, dtype):
         self.source = source
@@ -134,10 +116,7 @@ class BlockArray:
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def pieces(self, rows):
-        """Yield ``(positions, data)``: ``data[i]`` is row ``rows[positions[i]]``.
-
-        Each block holding some of ``rows`` is read once, in order.
-        """
+        """Yield ``(positions, data)``: ``data[i]`` is row ``rows[positions[i]]``."""
         order = np.argsort(rows, kind="stable")
         ordered = rows[order]
         edges = np.searchsorted(ordered, self.starts)
@@ -168,12 +147,7 @@ class BlockArray:
 
 
 def _one_reader():
-    """A context reading a block in the calling thread, one chunk at a time.
-
-    zarr's thread pool would decompress into other threads' memory arenas,
-    which the C library keeps after the read (~40 MB more peak memory for a
-    488 MiB source).
-    """
+    """Make zarr read in this thread: its pool's memory arenas outlive the read."""
     zarr = sys.modules.get("zarr")
     config = getattr(zarr, "config", None)
     if config is None or config.get("threading", None) is None:
@@ -182,12 +156,7 @@ def _one_reader():
 
 
 def _block_starts(source, shape):
-    """Row offsets of the blocks of ``source`` (last one: ``n_rows``).
-
-    Blocks are whole chunks of the source along the rows (a dask array's
-    chunks, a zarr or chunked HDF5 array's chunk shape), joined until a block
-    holds :data:`BLOCK_BYTES`.
-    """
+    """Row offsets of blocks of whole chunks, each of :data:`BLOCK_BYTES` or more."""
     n, p = shape
     row_bytes = max(1, p) * np.dtype(source.dtype).itemsize
     target = max(1, BLOCK_BYTES // row_bytes)
@@ -215,11 +184,7 @@ def _block_starts(source, shape):
 
 
 def pieces(X, rows):
-    """Yield ``(positions, data)`` covering ``X[rows]`` (see the module doc).
-
-    ``rows`` is a 1-D integer array; ``positions`` is None when ``data`` holds
-    the rows in the order asked for.
-    """
+    """Yield ``(positions, data)`` covering ``X[rows]``; None positions: in order."""
     if isinstance(X, BlockArray):
         yield from X.pieces(rows)
     elif file_backed(X):

@@ -1,13 +1,4 @@
-"""Layers of the autoencoder's stacks: activations, initialization, dropout
-and normalization that draw from and compute with what the model owns.
-
-Every linear layer is built without torch's own initialization (which draws
-from the global generator) and initialized by :func:`init_linear` from a
-generator seeded by ``random_state``; dropout draws its masks from the
-module's :class:`RandomSource`. The normalization layers compute their
-statistics with plain tensor operations, whose results do not depend on the
-number of threads (torch's fused CPU kernels do).
-"""
+"""Layers of the stacks, seeded by the model and independent of the thread count."""
 
 import math
 
@@ -49,11 +40,7 @@ def _auto_init(activation):
 
 
 class Linear(nn.Linear):
-    """``nn.Linear`` built without torch's initialization (the global RNG).
-
-    skae initializes every layer itself (:func:`init_linear`); ten times
-    cheaper than ``torch.nn.utils.skip_init`` (3 ms of a fit on digits).
-    """
+    """``nn.Linear`` without torch's initialization, which uses the global RNG."""
 
     def reset_parameters(self):
         pass
@@ -67,11 +54,7 @@ def linear(n_in, n_out, *, init, activation, generator=None, bias=True):
 
 
 def init_linear(layer, init, activation, generator=None):
-    """Initialize ``layer`` in place, drawing from ``generator``.
-
-    Biases start at zero, except with ``init="default"``, which is PyTorch's
-    own scheme (Kaiming uniform with ``a=sqrt(5)``, uniform biases).
-    """
+    """Initialize ``layer`` from ``generator``; biases zero unless init is "default"."""
     weight, g = layer.weight, generator
     if init == "auto":
         init = _auto_init(activation)
@@ -113,14 +96,7 @@ def _gain(activation):
 
 
 class RandomSource:
-    """The generator a module's random layers draw from (dropout masks).
-
-    Created on the device of the first tensor that needs it, seeded with
-    ``seed``; ``seed=None`` (a module built outside skae) draws from torch's
-    global generator. Not a module: it holds no weights and is not part of
-    the state dict. Pickled with its state; on a machine without the saved
-    generator's device it starts afresh from ``seed``.
-    """
+    """The seeded generator random layers draw from, on their device (None: global)."""
 
     def __init__(self, seed=None):
         self.seed = seed
@@ -176,12 +152,7 @@ class Dropout(nn.Module):
 
 
 class BatchNorm1d(nn.BatchNorm1d):
-    """``nn.BatchNorm1d`` computed with plain tensor operations.
-
-    Same parameters, buffers and results (to float rounding) as torch's; its
-    output and gradients do not depend on the number of threads, which those
-    of torch's fused CPU kernel do.
-    """
+    """``nn.BatchNorm1d`` in plain tensor operations: thread-count independent."""
 
     def forward(self, x):
         if not self.training:
@@ -201,10 +172,7 @@ class BatchNorm1d(nn.BatchNorm1d):
 
 
 class LayerNorm(nn.LayerNorm):
-    """``nn.LayerNorm`` over the last dimension, with plain tensor operations.
-
-    As :class:`BatchNorm1d`: results independent of the number of threads.
-    """
+    """``nn.LayerNorm`` over the last dimension: thread-count independent."""
 
     def forward(self, x):
         mean = x.mean(dim=-1, keepdim=True)

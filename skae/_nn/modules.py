@@ -1,26 +1,7 @@
-"""PyTorch modules: the encoder and decoder stacks of the autoencoder.
+"""PyTorch modules: the encoder and decoder :class:`Stack` of the autoencoder.
 
-An :class:`Autoencoder` is a pair of :class:`Stack` objects. A stack is a list
-of blocks; a block is ``Linear -> [Norm] -> Activation -> [Dropout]``, or a
-pre-activation residual block with ``residual=True``. The last layer of each
-stack (the code layer of the encoder, the output layer of the decoder) is a
-plain linear map followed by the output activation (identity for the code).
-
-Blocks are named ``encoder.0``, ``encoder.1``, ..., ``encoder.code`` and
-``decoder.0``, ..., ``decoder.output``; these names key the per-layer gradient
-norms recorded during training.
-
-With ``init="pca"`` each stack also holds a linear layer ``pca`` from its
-input to its output, added to the stack's output: the encoder computes
-``z = P (x - m) + f(x)`` and the decoder ``x_hat = m + P^T z + g(z)``, where
-``f`` and ``g`` are the usual stacks, whose output layers start at zero.
-:func:`skae._anchor.anchor_to_pca` sets ``P`` and ``m`` to PCA's components
-and mean once the training rows are known, so that the untrained model *is*
-PCA (named ``encoder.pca`` and ``decoder.pca``).
-
-Every random draw comes from a generator the model owns, never from torch's
-global one (see :mod:`skae._layers`): fits running at once in several
-threads therefore neither share nor disturb any random state.
+With ``init="pca"`` each stack adds a linear layer ``pca``: ``z = P (x - m) + f(x)``,
+``f`` starting at zero, so the model starts as PCA once ``anchor_to_pca`` sets P, m.
 """
 
 from collections.abc import Callable
@@ -43,16 +24,7 @@ from .tying import tie
 
 
 class Block(nn.Module):
-    """One hidden layer: ``Linear -> [Norm] -> Activation -> [Dropout]``.
-
-    With ``residual=True`` the block is a pre-activation residual block,
-    ``skip(x) + Linear(Dropout(Activation(Norm(x))))``, where ``skip`` is the
-    identity when the widths agree and a bias-free linear map otherwise. Ending
-    the branch with a linear map keeps its output centred whatever the
-    activation (a sigmoid branch would add about 0.5 per layer and make deep
-    activations drift), so the skip path carries signal and gradient through
-    any depth.
-    """
+    """Hidden layer ``Linear -> [Norm] -> Activation -> [Dropout]``, or residual."""
 
     def __init__(
         self,
@@ -99,6 +71,7 @@ class Block(nn.Module):
             h = self.activation(x if self.norm is None else self.norm(x))
             if self.dropout is not None:
                 h = self.dropout(h)
+            # The branch ends linear: its output stays centred at any depth.
             return (x if self.proj is None else self.proj(x)) + self.linear(h)
         h = self.linear(x)
         if self.norm is not None:
@@ -108,13 +81,7 @@ class Block(nn.Module):
 
 
 class Stack(nn.Module):
-    """A sequence of hidden blocks followed by one linear output block.
-
-    With ``init="pca"`` the output layer starts at zero and a linear layer
-    ``pca``, from the stack's input to its output, is added to it (its
-    weights are set later, by :func:`skae._anchor.anchor_to_pca`); the
-    hidden blocks are initialized as with ``init="auto"``.
-    """
+    """Hidden blocks, a linear output layer, and with ``init="pca"`` a ``pca`` layer."""
 
     def __init__(
         self, sizes, *, out_name, out_activation, init, generator=None, **block_params
@@ -127,8 +94,7 @@ class Stack(nn.Module):
             Block(n_in, n_out, init=init, generator=generator, **block_params)
             for n_in, n_out in zip(sizes[:-2], sizes[1:-1])
         )
-        # The output layer feeds the next stack (or the loss), so it is
-        # initialized for a linear map whatever the hidden activation.
+        # It feeds the next stack or the loss: initialized for a linear map.
         self.out = linear(
             sizes[-2],
             sizes[-1],
@@ -172,20 +138,18 @@ class Output:
     ----------
     code : Tensor of shape (n_rows, n_components)
     logits : Tensor of shape (n_rows, n_features)
-        The decoder's output before its output activation.
+        The decoder's output before ``activation``.
     activation : nn.Module
-        The output activation; ``reconstruction`` applies it to ``logits``.
     vjp : callable or None
+        With ``jacobian=True``, ``vjp(v)`` is ``(v^T dcode/dinput,)``.
     log_var : Tensor of shape (n_rows, n_components) or None
+        Variational models: the posterior's log-variance (``code`` its mean).
     """
 
     code: torch.Tensor
     logits: torch.Tensor
     activation: nn.Module
-    #: With ``jacobian=True``: ``vjp(v)`` returns ``(v^T dcode/dinput,)``,
-    #: the input being what the encoder read (after any corruption).
     vjp: Callable = None
-    #: Variational models: log-variance of the posterior (``code`` is its mean).
     log_var: torch.Tensor = None
 
     @property
@@ -194,38 +158,7 @@ class Output:
 
 
 class Autoencoder(nn.Module):
-    """Mirrored encoder/decoder pair.
-
-    Parameters
-    ----------
-    n_features : int
-        Width of the input and of the reconstruction.
-    n_components : int
-        Width of the code.
-    hidden_layer_sizes : tuple of int
-        Encoder widths; the decoder uses them in reverse order.
-    activation, output_activation : str
-        Keys of :data:`ACTIVATIONS`. ``output_activation`` is applied to the
-        reconstruction; the code layer is always linear.
-    normalization : {None, "batch", "layer"}
-    dropout : float
-    residual : bool
-    init : str
-        One of :data:`~skae._layers.INITS`. ``"pca"`` adds the PCA layers
-        (see the module's docstring), zero until
-        :func:`skae._anchor.anchor_to_pca` sets them.
-    noise : {None, "gaussian", "mask"}
-    noise_level : float
-        Corruption of the encoder's input in training mode (see
-        :class:`~skae._noise.Corruption`).
-    tied_weights : bool
-        Decoder layers use the transposed encoder weights (see
-        :mod:`skae._tying`).
-    random_state : int or None
-        Seeds the weights (drawn on CPU, so the same on every device) and,
-        through :attr:`random`, the dropout masks and the input noise. None
-        draws from torch's global generator, as torch's own modules do.
-    """
+    """Mirrored encoder/decoder; parameters as ``AutoencoderTransformer``'s."""
 
     def __init__(
         self,
@@ -248,6 +181,7 @@ class Autoencoder(nn.Module):
         hidden = [int(h) for h in hidden_layer_sizes]
         generator = None
         if random_state is not None:
+            # Weights drawn on the CPU are the same on every device.
             generator = torch.Generator().manual_seed(int(random_state))
         self.random = RandomSource(
             None if random_state is None else int(random_state) + 1
@@ -280,9 +214,7 @@ class Autoencoder(nn.Module):
             tie(self.encoder, self.decoder)
             first = self.decoder.blocks[0] if len(self.decoder.blocks) else None
             if init == "pca" and first is not None and first.proj is not None:
-                # Untied (its mirror, the code layer, has no skip path), it
-                # starts at zero like the stack's output layer: the decoder's
-                # hidden path then adds nothing before the first step.
+                # Untied (the code has no skip path): zero, so it adds nothing at first.
                 nn.init.zeros_(first.proj.weight)
 
     def corrupt(self, x):
@@ -293,12 +225,7 @@ class Autoencoder(nn.Module):
         return self.decoder(self.encoder(self.corrupt(x)))
 
     def parts(self, x, jacobian=False):
-        """Return the :class:`Output` of one pass: the code and the logits.
-
-        ``jacobian=True`` runs the encoder under :func:`torch.func.vjp`, so
-        that the output's ``vjp`` gives products with the encoder's Jacobian
-        (for the contractive term) from this same pass.
-        """
+        """Return the :class:`Output` of one pass (with ``vjp`` if ``jacobian``)."""
         x = self.corrupt(x)
         vjp = None
         if jacobian:
@@ -310,10 +237,7 @@ class Autoencoder(nn.Module):
         )
 
     def named_layers(self):
-        """Yield ``(name, module)`` for every layer, input to output.
-
-        The PCA layers of ``init="pca"`` come between the two stacks.
-        """
+        """Yield ``(name, module)`` per layer, input to output (PCA layers mid-way)."""
         yield from self.encoder.named_layers("encoder")
         for name, stack in (("encoder", self.encoder), ("decoder", self.decoder)):
             if stack.pca is not None:
@@ -321,56 +245,33 @@ class Autoencoder(nn.Module):
         yield from self.decoder.named_layers("decoder")
 
     def depth_span(self):
-        """Names of the layers the vanishing-gradient check compares.
-
-        The network's first and last layers; with ``init="pca"``, the first
-        and last hidden layers of the encoder: every gradient into them
-        passes through the encoder's output layer, which starts at zero, a
-        factor that cancels between them but not against the decoder.
-        """
+        """Names of the two layers the vanishing-gradient check compares."""
         layers = [name for name, _ in self.named_layers()]
         if self.encoder.pca is not None:
+            # Encoder hidden layers: both gradients pass its zero-started output.
             return layers[0], layers[max(len(self.encoder.blocks) - 1, 0)]
         return layers[0], layers[-1]
 
     @property
     def vanishing_grace(self):
-        """Epochs the vanishing-gradient check leaves out (1 with ``init="pca"``,
-        whose encoder gets no gradient before its output layer has moved)."""
+        """Epochs the vanishing-gradient check skips (1 with ``init="pca"``)."""
         return 1 if self.encoder.pca is not None else 0
 
     def weights(self):
-        """Return the weight matrices: what ``alpha`` and ``l1`` act on.
-
-        A tied weight is the encoder's and is listed once.
-        """
+        """Return the weight matrices ``alpha`` and ``l1`` act on (tied ones once)."""
         return [m.weight for m in self.modules() if isinstance(m, nn.Linear)]
 
     def decayed_weights(self):
-        """Return the weight matrices ``alpha`` decays.
-
-        All of them, except with ``init="pca"`` the encoder's hidden layers:
-        they get no gradient until the encoder's output layer, which starts
-        at zero, has moved, and meanwhile the decay alone would shrink them to
-        nothing (Adam divides the decay's gradient by its own size; measured
-        on a 256-feature manifold, the decayed encoder died within the first
-        epoch).
-        """
+        """Return the weight matrices ``alpha`` decays."""
         if self.encoder.pca is None:
             return self.weights()
+        # Not encoder blocks: no other gradient until the zero-started output moves.
         spared = {id(p) for p in self.encoder.blocks.parameters()}
         return [w for w in self.weights() if id(w) not in spared]
 
 
 def layer_parameter_groups(module):
-    """Return layer names and, for each trainable parameter, its layer index.
-
-    Returns
-    -------
-    names : list of str
-    params : list of torch.nn.Parameter
-    index : torch.LongTensor of shape (len(params),)
-    """
+    """Return ``(names, params, index)``: layers, trainable parameters, layer index."""
     names, params, index = [], [], []
     for i, (name, layer) in enumerate(module.named_layers()):
         names.append(name)

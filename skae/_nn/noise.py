@@ -1,11 +1,7 @@
 """Input corruption for denoising autoencoders (``noise``, ``noise_level``).
 
-:class:`Corruption` sits at the encoder's input, like dropout: in training
-mode it corrupts each batch the encoder reads (the loss still compares the
-reconstruction with the clean batch), in eval mode it passes its input
-through. Validation, ``transform`` and the scores therefore see clean data.
-Its draws come from the module's :class:`~skae._layers.RandomSource`, never
-from torch's global generator.
+Like dropout, :class:`Corruption` acts in training mode only; the loss still
+compares with the clean batch.
 """
 
 import torch
@@ -18,18 +14,9 @@ NOISES = ("gaussian", "mask")
 class Corruption(nn.Module):
     """Corrupt the rows in training mode; the identity in eval mode.
 
-    Parameters
-    ----------
-    kind : {"gaussian", "mask"}
-        ``"gaussian"`` adds ``level * N(0, 1)`` noise to every entry (so
-        ``level`` is a standard deviation in the network's scaled units);
-        ``"mask"`` sets each entry to 0 with probability ``level`` (with
-        skae's default scaling, 0 is the feature's mean), without rescaling
-        the entries kept.
-    level : float
-        Standard deviation (``"gaussian"``) or drop probability (``"mask"``).
-    source : RandomSource
-        Where the draws come from.
+    ``kind="gaussian"`` adds ``level * N(0, 1)`` (scaled units); ``"mask"``
+    zeroes each entry with probability ``level``, without rescaling. Draws
+    come from ``source``, a :class:`~skae._nn.layers.RandomSource`.
     """
 
     def __init__(self, kind, level, source):

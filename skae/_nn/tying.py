@@ -1,18 +1,9 @@
 """Tied weights: decoder layers that use the transpose of an encoder weight.
 
-With ``tied_weights=True`` every linear layer of the decoder is a
-:class:`TiedLinear` reading the weight of its mirrored encoder layer,
-transposed, and keeping a bias of its own. The mirror of the decoder's first
-layer is the encoder's code layer, that of the decoder's output layer the
-encoder's first layer, and so on inwards. In residual blocks the bias-free
-skip projections are tied the same way where both mirrored blocks have one;
-the first decoder block mirrors the code layer, which has no skip path, so
-its projection (present when its widths differ) keeps a weight of its own.
-
-The shared weight is a parameter of the encoder only: it appears once in
-``parameters()`` (so once in the optimizer and in the weight penalties), the
-state dict holds it under the encoder's key, and the decoder layer's entries
-are its bias (and its normalization parameters).
+With ``tied_weights=True`` each decoder linear layer (and skip projection whose
+mirror has one) is a :class:`TiedLinear` reading its mirrored encoder layer's
+weight, with a bias of its own. The weight belongs to the encoder only: once in
+``parameters()``, the optimizer, the penalties and the state dict.
 """
 
 from torch import nn
@@ -22,15 +13,8 @@ from torch.nn import functional as F
 class TiedLinear(nn.Module):
     """``x @ source.weight + bias``: a linear map tied to ``source``, transposed.
 
-    ``source`` is not registered as a submodule (it belongs to the encoder):
-    moving or converting the encoder moves the weight this layer reads.
-
-    Parameters
-    ----------
-    source : nn.Linear
-        The mirrored encoder layer.
-    bias : nn.Parameter or None
-        This layer's own bias, of width ``source.in_features``.
+    ``source``, the mirrored encoder layer, is not a submodule: it moves with
+    the encoder. ``bias`` is this layer's own.
     """
 
     def __init__(self, source, bias):
@@ -56,12 +40,7 @@ class TiedLinear(nn.Module):
 
 
 def mirrored_pairs(encoder, decoder):
-    """Yield ``(owner, attribute, encoder_layer)`` for each decoder layer to tie.
-
-    ``getattr(owner, attribute)`` is the decoder's linear layer (a block's
-    ``linear`` or ``proj``, or the stack's ``out``); ``encoder_layer`` the
-    ``nn.Linear`` whose transpose it becomes.
-    """
+    """Yield ``(owner, attribute, encoder_layer)`` for each decoder layer to tie."""
     enc = [block.linear for block in encoder.blocks] + [encoder.out]
     enc_proj = [block.proj for block in encoder.blocks] + [None]
     dec = [(block, "linear") for block in decoder.blocks] + [(decoder, "out")]

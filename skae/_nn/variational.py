@@ -1,9 +1,7 @@
 """The variational autoencoder module (a Gaussian posterior over the code) and its ELBO.
 
-The encoder stack gives the posterior mean (what ``transform`` returns) and a
-log-variance head reads the last hidden layer. In training mode the decoder
-reads a draw ``mean + exp(log_var / 2) * eps`` (the reparameterization trick,
-``eps`` from the module's own generator); in eval mode the mean.
+The decoder reads a draw ``mean + exp(log_var / 2) * eps`` in training mode and
+the mean (what ``transform`` returns) in eval mode.
 """
 
 import math
@@ -12,16 +10,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .modules import Autoencoder, Output
 from .._data.sources import read_chunk
+from .modules import Autoencoder, Output
 
 
 class VariationalAutoencoder(Autoencoder):
     """Autoencoder with a Gaussian posterior ``N(mean, exp(log_var))`` per row.
 
-    Same parameters as :class:`~skae._modules.Autoencoder`. The log-variance
-    head starts with zero weights and bias: every posterior starts with unit
-    variance, the prior's.
+    Parameters as :class:`~skae._nn.modules.Autoencoder`; the log-variance head
+    starts at zero (unit variance, the prior's).
     """
 
     def __init__(self, n_features, n_components, hidden_layer_sizes=(), **params):
@@ -46,18 +43,11 @@ class VariationalAutoencoder(Autoencoder):
         return self.parts(x).reconstruction
 
     def parts(self, x, jacobian=False):
-        """Return the :class:`~skae._modules.Output` of one pass.
-
-        ``code`` is the posterior mean, ``log_var`` its log-variance; the
-        logits decode a draw from the posterior in training mode, the mean
-        in eval mode. ``jacobian=True``: ``vjp`` gives products with the
-        Jacobian of the mean.
-        """
+        """Return the :class:`~skae._nn.modules.Output` of one pass (code: the mean)."""
         x = self.corrupt(x)
         vjp = None
         if jacobian:
-            # The log-variance rides along as auxiliary output: the vjp is that
-            # of the mean alone.
+            # log_var is auxiliary output: the vjp is the mean's alone.
             mean, vjp, log_var = torch.func.vjp(self.posterior, x, has_aux=True)
         else:
             mean, log_var = self.posterior(x)
@@ -68,10 +58,7 @@ class VariationalAutoencoder(Autoencoder):
         return Output(mean, logits, self.decoder.out_activation, vjp, log_var)
 
     def named_layers(self):
-        """Yield ``(name, module)`` for every layer, input to output.
-
-        The log-variance head, ``"encoder.log_var"``, follows the code layer.
-        """
+        """Yield ``(name, module)`` per layer; ``encoder.log_var`` follows the code."""
         yield from self.encoder.named_layers("encoder")
         yield "encoder.log_var", self.log_var
         yield from self.decoder.named_layers("decoder")
@@ -85,10 +72,8 @@ def kl_divergence(mean, log_var):
 def log_likelihood(x, logits, activation, loss):
     """Per-row ``log p(x | z)`` in the network's scaled units (nats).
 
-    ``"mse"``: a Gaussian of variance 1/2 around the reconstruction, so that
-    the log-likelihood is minus the summed squared error (plus a constant);
-    ``"bce"``: independent Bernoulli variables of probabilities
-    ``sigmoid(logits)``.
+    ``"mse"``: a Gaussian of variance 1/2 (minus the summed squared error plus
+    a constant); ``"bce"``: Bernoulli variables of probabilities ``sigmoid(logits)``.
     """
     if loss == "bce":
         values = nn.functional.binary_cross_entropy_with_logits(
@@ -104,15 +89,9 @@ def elbo(
 ):
     """Per-row evidence lower bound of ``X``, in input units.
 
-    ``X`` is an array or an adapter of :mod:`skae._sources` (sparse,
-    out-of-core), read a dense float64 batch at a time; ``check`` is called
-    on each batch before it is used (it raises on NaN or infinity).
-
-    ``E_q[log p(x | z)] - KL(q(z | x) || N(0, I))``, the expectation estimated
-    from ``n_draws`` draws per row (from ``generator``), minus
-    ``sum(log(scale_))``: the change of variables from the network's scaled
-    units to the input's, so that the bound is on the log-density of ``x``
-    itself. ``module`` is a float64 module in eval mode.
+    ``E_q[log p(x | z)] - KL`` from ``n_draws`` draws per row, minus
+    ``sum(log(scale_))`` (scaled to input units). ``X`` is read in dense
+    float64 batches, each passed to ``check``; ``module`` is float64, in eval.
     """
     n, n_features = X.shape
     standardize = scaling.standardizer(torch.float64, device)

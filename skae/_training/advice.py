@@ -20,55 +20,6 @@ CONVERGENCE_MARGIN = 0.01
 SATURATING = {"sigmoid", "logistic", "tanh"}
 
 
-def remedies(
-    *,
-    learning_rate_init=None,
-    solver=None,
-    scaling="global",
-    max_grad_norm=None,
-    clip_value=None,
-    normalization=None,
-    residual=False,
-    activation=None,
-    init=None,
-    n_layers=None,
-):
-    """Return the remedies to suggest, per warning class, for a model's settings.
-
-    None stands for a setting that is not known: its remedy is suggested.
-    """
-    lower = "a lower learning_rate_init"
-    if learning_rate_init is not None:
-        lower += f" (e.g. {learning_rate_init / 10:g})"
-    exploding = [lower]
-    if scaling in ("center", None):
-        # Gradient norms grow with the square of the data's units.
-        exploding.insert(0, "scaling='global' (or 'standard')")
-    if max_grad_norm is None and clip_value is None:
-        exploding.append("max_grad_norm=1.0 or clip_value")
-    if normalization is None:
-        exploding.append("normalization='batch'")
-    if solver != "adam":
-        exploding.append("solver='adam'")
-    vanishing = []
-    if not residual:
-        vanishing.append("residual=True")
-    if normalization != "batch":
-        # Layer normalization is no remedy: in deep sigmoid stacks it leaves
-        # the first layer's gradient 1e-12 times the last's.
-        vanishing.append("normalization='batch'")
-    if activation is None or activation in SATURATING:
-        vanishing.append("a non-saturating activation such as 'relu' or 'gelu'")
-    elif init not in ("auto", "pca"):  # "pca" starts its hidden layers as "auto"
-        vanishing.append("init='auto' (scaled to the activation)")
-    if n_layers is None or n_layers > 1:
-        vanishing.append("fewer layers")
-    return {ExplodingGradientWarning: exploding, VanishingGradientWarning: vanishing}
-
-
-DEFAULT_REMEDIES = remedies()
-
-
 def suggest(items):
     """`` Try a, b, or c.``; or that the usual remedies are in use."""
     if not items:
@@ -170,20 +121,40 @@ class Advice:
 
     def remedies(self):
         """Warning class -> the remedies to suggest, settings in use left out."""
-        return remedies(
-            learning_rate_init=self.learning_rate_init,
-            solver=self.solver,
-            scaling=self.scaling,
-            max_grad_norm=self.max_grad_norm,
-            clip_value=self.clip_value,
-            normalization=self.normalization,
-            residual=self.residual,
-            activation=self.activation,
-            init=self.init,
-            n_layers=self.n_layers,
-        )
+        lower = "a lower learning_rate_init"
+        if self.learning_rate_init is not None:
+            lower += f" (e.g. {self.learning_rate_init / 10:g})"
+        exploding = [lower]
+        if self.scaling in ("center", None):
+            # Gradient norms grow with the square of the data's units.
+            exploding.insert(0, "scaling='global' (or 'standard')")
+        if self.max_grad_norm is None and self.clip_value is None:
+            exploding.append("max_grad_norm=1.0 or clip_value")
+        if self.normalization is None:
+            exploding.append("normalization='batch'")
+        if self.solver != "adam":
+            exploding.append("solver='adam'")
+        vanishing = []
+        if not self.residual:
+            vanishing.append("residual=True")
+        if self.normalization != "batch":
+            # Layer normalization is no remedy: in deep sigmoid stacks it
+            # leaves the first layer's gradient 1e-12 times the last's.
+            vanishing.append("normalization='batch'")
+        if self.activation is None or self.activation in SATURATING:
+            vanishing.append("a non-saturating activation such as 'relu' or 'gelu'")
+        elif self.init not in ("auto", "pca"):  # "pca" starts as "auto"
+            vanishing.append("init='auto' (scaled to the activation)")
+        if self.n_layers is None or self.n_layers > 1:
+            vanishing.append("fewer layers")
+        return {
+            ExplodingGradientWarning: exploding,
+            VanishingGradientWarning: vanishing,
+        }
 
-    def convergence(self, *, stopped_early, n_iter, error, baseline, rows, losses, window):
+    def convergence(
+        self, *, stopped_early, n_iter, error, baseline, rows, losses, window
+    ):
         """The ConvergenceWarning's message for a ``fit``, or None when it converged.
 
         A model whose reconstruction ``error`` (scaled units, on the ``rows``)
@@ -211,7 +182,9 @@ class Advice:
                     "the remedies of any gradient warning",
                 ]
             items.append(
-                f"a smaller tol (now {self.tol:g})" if stopped_early else "a larger max_iter"
+                f"a smaller tol (now {self.tol:g})"
+                if stopped_early
+                else "a larger max_iter"
             )
             return (
                 f"{message} Its reconstruction error on the {rows} data, {error:.4g}, "
@@ -230,3 +203,12 @@ class Advice:
             f"{message} The {rows} loss fell by {gain:.1%} over the last {epochs}, "
             "so more epochs would lower it further: increase max_iter."
         )
+
+
+def remedies(**settings):
+    """The remedies for a model of ``settings`` (see :class:`Advice`)."""
+    return Advice(**settings).remedies()
+
+
+#: The remedies for a model whose settings are unknown.
+DEFAULT_REMEDIES = Advice().remedies()

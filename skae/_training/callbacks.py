@@ -5,11 +5,9 @@ from skorch.callbacks import Callback
 
 
 class Penalties(Callback):
-    """Divide the penalties on the weights by the number of training rows.
+    """Divide the penalties on the weights by the training rows, as sklearn's MLP.
 
-    As scikit-learn's MLP divides ``alpha``: the objective's per-row terms
-    (``l1``) and the weight decay of ``alpha`` on the optimizer's decayed
-    group, set when each epoch begins from the rows it trains on.
+    Sets ``alpha``'s weight decay and the objective's ``n_train`` (for ``l1``).
     """
 
     def __init__(self, alpha=0.0):
@@ -26,11 +24,8 @@ class Penalties(Callback):
 class ObjectiveTerms(Callback):
     """Record each term of the objective per batch, as ``train_<name>``.
 
-    Validation batches record ``valid_<name>`` for each validated term when
-    there are several. The net keeps the batch's terms (detached) in
-    ``terms_``; they are read once skorch has read the batch loss, which has
-    already waited for the device: no extra synchronization. A
-    ``PassthroughScoring`` per term averages them over the epoch.
+    And ``valid_<name>`` when several terms are validated. Read after skorch
+    read the loss, which waited for the device: no extra synchronization.
     """
 
     def on_batch_end(self, net, training=False, **kwargs):

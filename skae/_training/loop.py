@@ -1,14 +1,13 @@
 """The training loop: which weights training keeps, and why it stopped.
 
-:func:`train` runs skorch's ``partial_fit`` on the net; the :class:`Keeper`
-callback watches every batch and epoch. Together they are the one place that
-decides the weights a training call ends with:
+:func:`train` runs skorch's ``partial_fit``; the :class:`Keeper` callback
+watches every batch and epoch. They alone decide the weights a call ends with:
 
 - the weights training starts from (with ``init="pca"``, PCA's solution) are
   a candidate: an epoch replaces them only if it beats their validation loss
   by :data:`START_MARGIN` (and ``tol``) and is better on the validation rows
-  in a one-sided paired t-test at level :data:`ALPHA`; without validation
-  rows, only if its error on the training rows is lower;
+  in a one-sided paired t-test (:func:`~skae._training.start.better`);
+  without validation rows, only if its error on the training rows is lower;
 - with validation rows, the best validation epoch is restored at the end;
 - a non-finite loss or gradient drops the epoch and restarts from the weights
   of the lowest training loss, at :data:`RESTART_LR_FACTOR` times the
@@ -22,30 +21,32 @@ import math
 from dataclasses import dataclass, field
 
 import torch
-from scipy.special import stdtr
 from sklearn.exceptions import ConvergenceWarning
 from skorch.callbacks import Callback
 
-from .._devices import float64_device, move
 from .._runtime import interrupt_flag
 from ..exceptions import ExplodingGradientWarning, TrainingDivergedError
 from . import advice as words
 from .schedules import scale_rates
+from .start import better, copy_state, row_losses, scaled_error
 
 #: Relative margin by which a trained epoch's validation loss must beat that of
 #: the starting weights: on 12 to 40 validation rows an epoch can look better
 #: than PCA and be worse on new data (see the "skae versus PCA" guide).
 START_MARGIN = 0.005
 
-#: Level of the one-sided paired t-test a trained model must pass on the
-#: validation rows to replace the starting weights.
-ALPHA = 0.05
-
 #: Factor applied to the learning rate after a divergence.
 RESTART_LR_FACTOR = 0.1
 
 #: Why training stopped, as recorded in ``stop_reason_``.
-STOP_REASONS = ("max_iter", "tol", "early_stopping", "diverged", "callback", "interrupted")
+STOP_REASONS = (
+    "max_iter",
+    "tol",
+    "early_stopping",
+    "diverged",
+    "callback",
+    "interrupted",
+)
 
 
 @dataclass
@@ -66,80 +67,17 @@ class Diverged(Exception):
         self.epoch, self.loss = epoch, loss
 
 
-def copy_state(module):
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def row_losses(net, rows):
-    """Each row's reconstruction loss (mean over features), float64, eval mode."""
-    module, losses = net.module_, []
-    reconstruction = net.criterion_.terms[0][0]
-    module.eval()
-    with torch.no_grad():
-        for X, _ in net.get_iterator(rows, training=False):
-            values = reconstruction.values(X, module.parts(X))
-            host = float64_device(values.device)  # MPS has no float64
-            losses.append(move(values, host, torch.float64).mean(dim=1))
-    return torch.cat(losses).cpu()
-
-
-def scaled_error(module, data, max_rows=4096):
-    """Mean squared reconstruction error of the training rows ``data``, eval mode.
-
-    At most ``max_rows`` evenly spaced rows: an estimate, cheap next to an
-    epoch, of the error without the penalties and dropout of the loss.
-    """
-    n = len(data.data)
-    positions = torch.arange(0, n, max(1, -(-n // max_rows)))
-    module.eval()
-    total = 0.0
-    # In pieces: a lazy source holds a few batches at a time, never thousands
-    # of densified rows.
-    for piece in positions.split(512):
-        if isinstance(data.data, torch.Tensor):
-            x = data.data[piece.to(data.data.device)]
-        else:
-            x = data.data.take(piece)
-        with torch.inference_mode():
-            error = move(module(x) - x, float64_device(x.device), torch.float64)
-            total += float(error.square().sum())
-    return total / (len(positions) * data.data.shape[1])
-
-
-def better(trained, start, alpha=ALPHA):
-    """Whether per-row losses ``trained`` are lower than ``start``'s, significantly.
-
-    One-sided paired t-test at level ``alpha``; with fewer than two rows the
-    answer is no.
-    """
-    diff = (trained - start).numpy()
-    n = len(diff)
-    if n < 2 or not diff.mean() < 0:
-        return False
-    spread = diff.std(ddof=1)
-    if spread == 0:
-        return True
-    t = diff.mean() / (spread / math.sqrt(n))
-    return bool(stdtr(n - 1, t) < alpha)  # Student's t distribution function
-
-
 class Keeper(Callback):
     """Watch training: divergence, the best weights so far, when to stop.
 
-    skorch's ``EarlyStopping`` cannot count the starting weights as a
-    candidate (its best starts at infinity), so skae keeps weights here.
-    :func:`train` calls :meth:`begin` before each training call.
-
-    Parameters
-    ----------
-    patience : int
-        Stop after this many epochs without an improvement of ``tol``
-        (``n_iter_no_change``).
-    tol : float
-        Minimum decrease of the monitored loss that counts.
-    margin : float
-        Relative margin by which an epoch must beat the starting weights.
+    Not skorch's ``EarlyStopping``: its best starts at infinity, so it cannot
+    count the starting weights as a candidate. Stops after ``patience`` epochs
+    without a fall of ``tol``; an epoch must beat the starting weights by the
+    relative ``margin``. :func:`train` calls :meth:`begin` for each call.
     """
+
+    #: Set by :meth:`begin` for a training call.
+    interrupt = None
 
     def __init__(self, patience=10, tol=1e-4, margin=START_MARGIN):
         self.patience = patience
@@ -164,8 +102,8 @@ class Keeper(Callback):
         self.lowest_loss_, self.lowest_epoch_ = None, self.first_
         self.best_epoch_, self.best_score_, self.best_weights_ = 0, None, None
         self.bar_ = math.inf
-        self.start_ = None
-        self.error_, self.kept_start_ = None, False
+        self.start_ = self.valid_rows_ = None
+        self.error_, self.kept_start_, self.losses_ = None, False, []
         if self.holdout:
             # The rows fit_loop validates on: the split is drawn once.
             _, self.valid_rows_ = net.get_split_datasets(data)
@@ -185,10 +123,18 @@ class Keeper(Callback):
             losses, score = None, scaled_error(net.module_, data)
         self.start_ = (self.lowest_state_, score, losses)
 
-    def losses(self, net):
-        """The monitored loss of the call's epochs, after the start's if it competes."""
-        start = [] if self.start_ is None else [self.start_[1]]
-        return start + [row[self.monitor] for row in net.history[self.first_ :]]
+    def end(self):
+        """Release what the call held: the rows and the starting weights."""
+        self.valid_rows_ = self.start_ = self.interrupt = None
+
+    def on_train_begin(self, net, X=None, **kwargs):
+        if self.interrupt is None:  # a call not run by train: net_ used directly
+            self.begin(net, X, incremental=True, interrupt={"sigint": False})
+
+    def __getstate__(self):
+        # Copies of weights and rows are the call's, not the model's.
+        transient = ("lowest_state_", "best_weights_", "start_", "valid_rows_")
+        return {k: None if k in transient else v for k, v in vars(self).items()}
 
     def on_epoch_begin(self, net, **kwargs):
         if self.stopped_:
@@ -263,6 +209,10 @@ class Keeper(Callback):
             net.module_.load_state_dict(self.best_weights_ or self.lowest_state_)
         if self.stops and not interrupted:
             self._settle(net, X, say)
+        if self.stops:  # what the convergence warning reads
+            start = [] if self.start_ is None else [self.start_[1]]
+            rows = net.history[self.first_ :]
+            self.losses_ = start + [row[self.monitor] for row in rows]
         if net.parallel is not None:  # every rank the main process's buffers
             with torch.no_grad():
                 net.parallel.broadcast_buffers(net.module_)
@@ -295,23 +245,12 @@ class Keeper(Callback):
 
 
 def train(net, data, epochs, *, incremental, max_restarts, baseline, advice):
-    """Run up to ``epochs`` epochs of the initialized ``net`` on ``data``.
+    """Run up to ``epochs`` epochs of the initialized ``net``; return a TrainReport.
 
-    ``incremental`` (``partial_fit``): every row is trained on and training
-    never stops early. The module is left in eval mode. The caller puts the
-    net back (:func:`checkpoint`, :func:`rollback`) if an exception escapes.
-
-    Parameters
-    ----------
-    baseline : float or None
-        Error of predicting every feature's mean: 0 for constant data, where
-        there is nothing to learn and no gradient to judge.
-    advice : Advice
-        The settings the warnings and errors are worded for.
-
-    Returns
-    -------
-    TrainReport
+    ``incremental`` (``partial_fit``): every row is trained on, no early stop.
+    ``baseline`` is the error of predicting every feature's mean (0: constant
+    data, nothing to judge); ``advice`` words the warnings. The module is left
+    in eval mode; the caller rolls back (:func:`rollback`) on an exception.
     """
     keeper = dict(net.callbacks_)["early_stopping"]
     report, first = TrainReport(), len(net.history)
@@ -331,6 +270,7 @@ def train(net, data, epochs, *, incremental, max_restarts, baseline, advice):
                         del net.history[-1]
                     _restart(net, keeper, signal, report, max_restarts, advice)
     finally:
+        keeper.end()
         if split is not None:
             split.forget()
         net.module_.eval()
@@ -364,7 +304,12 @@ def _restart(net, keeper, signal, report, max_restarts, advice):
     if net.verbose:
         print(
             words.restarting(
-                report.n_restarts, max_restarts, signal.loss, signal.epoch, best_epoch, lr
+                report.n_restarts,
+                max_restarts,
+                signal.loss,
+                signal.epoch,
+                best_epoch,
+                lr,
             )
         )
 
@@ -390,7 +335,7 @@ def _warnings(net, keeper, report, first, baseline, advice):
             error=keeper.error_,
             baseline=baseline,
             rows="validation" if keeper.holdout else "training",
-            losses=keeper.losses(net),
+            losses=keeper.losses_,
             window=keeper.patience,
         )
         if message is not None:

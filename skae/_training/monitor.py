@@ -1,8 +1,4 @@
-"""The public callbacks that record how an autoencoder trains (:mod:`skae.callbacks`).
-
-skae adds both to its net by itself; they work with any skorch net (the
-gradient monitor with a module that has ``named_layers()``).
-"""
+"""Public callbacks that record how an autoencoder trains (:mod:`skae.callbacks`)."""
 
 import math
 
@@ -14,29 +10,23 @@ from .._nn.modules import layer_parameter_groups
 from ..exceptions import ExplodingGradientWarning, VanishingGradientWarning
 from . import advice
 
+
 class GradientMonitor(Callback):
     """Record each layer's gradient L2 norm, averaged over an epoch's batches.
 
-    After each epoch the history gets ``grad_norms``: layer name
-    (``"encoder.0"``, ..., ``"decoder.output"``) -> mean over the epoch's
-    training batches of the L2 norm of that layer's gradient, before any
-    clipping (so this callback comes before the clipping callbacks). The
-    norms stay on the device until the epoch ends: no synchronization.
-    Read more in the :ref:`User Guide <training>`.
+    Norms are taken before clipping; the module needs ``named_layers()``.
+    Read more in the :ref:`User Guide <diagnostics>`.
 
     Parameters
     ----------
     name : str, default="grad_norms"
         Key of the history entry.
     vanishing_ratio : float, default=1e-3
-        :meth:`diagnose` reports vanishing gradients when the first layer's
-        norm divided by the last layer's stays below this ratio.
+        First-over-last layer norm ratio below which :meth:`diagnose` finds vanishing.
     exploding_norm : float, default=1e3
-        :meth:`diagnose` reports exploding gradients when a layer's mean norm
-        exceeds this value.
+        :meth:`diagnose` reports exploding gradients above this mean norm.
     loss_rise : float, default=0.1
-        :meth:`diagnose` reports exploding gradients when the last epoch's
-        training loss exceeds the first epoch's by more than this fraction.
+        Fractional rise of the training loss over the epochs that counts as exploding.
 
     See Also
     --------
@@ -44,20 +34,15 @@ class GradientMonitor(Callback):
 
     Examples
     --------
-    :class:`~skae.AutoencoderTransformer` adds this callback by itself; its
-    records are in ``history_``:
-
     >>> from sklearn.datasets import load_digits
     >>> from skae import AutoencoderTransformer
     >>> X, _ = load_digits(return_X_y=True)
-    >>> ae = AutoencoderTransformer(
-    ...     2, hidden_layer_sizes=(8,), max_iter=2, random_state=0
-    ... ).fit(X[:200])
+    >>> ae = AutoencoderTransformer(2, hidden_layer_sizes=(8,), max_iter=2,
+    ...                             random_state=0).fit(X[:200])
     >>> list(ae.history_[-1, "grad_norms"])  # doctest: +NORMALIZE_WHITESPACE
     ['encoder.0', 'encoder.code', 'encoder.pca', 'decoder.pca', 'decoder.0',
      'decoder.output']
-    >>> monitor = dict(ae.net_.callbacks_)["gradient_monitor"]
-    >>> monitor.diagnose(ae.history_)
+    >>> dict(ae.net_.callbacks_)["gradient_monitor"].diagnose(ae.history_)
     []
     """
 
@@ -73,8 +58,7 @@ class GradientMonitor(Callback):
         self.exploding_norm = exploding_norm
         self.loss_rise = loss_rise
 
-    #: Per-batch norms kept before they are folded into per-layer sums (a
-    #: whole epoch's would hold ~10 KB per batch).
+    #: Per-batch norms kept before folding into per-layer sums (bounds memory).
     _FOLD_EVERY = 256
 
     def on_train_begin(self, net, **kwargs):
@@ -111,7 +95,6 @@ class GradientMonitor(Callback):
         grads = [
             p.grad if p.grad is not None else torch.zeros_like(p) for p in self._params
         ]
-        # The per-layer reduction waits for the epoch's end.
         self._batches.append(_norms(grads))
         if len(self._batches) >= self._FOLD_EVERY:
             self._fold()
@@ -134,33 +117,24 @@ class GradientMonitor(Callback):
     def diagnose(self, history, n_restarts=0, remedies=None, *, loss_rise=None):
         """Return ``(warning_class, message)`` pairs for what the history shows.
 
-        Exploding, checked first: training was restarted after diverging, a
-        layer's mean gradient norm exceeded ``exploding_norm`` or was not
-        finite, or the training loss rose by more than ``loss_rise``.
-        Vanishing, only when nothing exploded: over the last (up to 10)
-        epochs, the median ratio of the first layer's gradient norm to the
-        last layer's is below ``vanishing_ratio``. The two layers are the
-        module's ``depth_span()`` when it has one; the first
-        ``vanishing_grace`` epochs (a module attribute) are left out.
+        Exploding gradients first, else vanishing ones between ``depth_span()``'s
+        layers. Read more in the :ref:`User Guide <diagnostics>`.
 
         Parameters
         ----------
         history : skorch.history.History or list of dict
-            The epochs to examine, with the entries this callback recorded.
+            The epochs to examine.
         n_restarts : int, default=0
             Number of restarts after divergence during those epochs.
         remedies : dict, default=None
-            Warning class -> list of suggestions for its message, replacing
-            the defaults (skae leaves out the settings already in use).
+            Warning class -> list of suggestions, replacing the defaults.
         loss_rise : float, default=None
-            Replaces the monitor's ``loss_rise`` for this call; ``math.inf``
-            leaves the rise of the loss out.
+            Overrides ``loss_rise`` for this call; ``math.inf`` ignores the rise.
 
         Returns
         -------
         found : list of (type, str)
-            At most one ``(warning_class, message)`` pair; empty when training
-            looks healthy.
+            At most one pair; empty when training looks healthy.
         """
         rows = [row for row in history if self.name in row]
         if not rows:
@@ -191,8 +165,7 @@ class GradientMonitor(Callback):
         if not len(recent):
             return []
         with np.errstate(divide="ignore", invalid="ignore"):
-            # A first-layer norm that underflowed to 0 is a vanished gradient
-            # even when the last layer's is 0 too (0 / 0).
+            # A first-layer norm of 0 has vanished, even if the last's is 0 too.
             ratios = np.where(recent[:, i] == 0, 0.0, recent[:, i] / recent[:, j])
             ratio = float(np.median(ratios))
         if ratio < self.vanishing_ratio:
@@ -211,23 +184,14 @@ def _norms(tensors):
 class LearningRateMonitor(Callback):
     """Record the learning rate used during each epoch under the key ``lr``.
 
-    The rate is read from the optimizer when the epoch begins, so it is the
-    rate the epoch's steps used, whatever schedule changes it afterwards.
-
     Examples
     --------
     >>> from sklearn.datasets import load_digits
     >>> from skae import AutoencoderTransformer
     >>> X, _ = load_digits(return_X_y=True)
-    >>> ae = AutoencoderTransformer(
-    ...     2,
-    ...     hidden_layer_sizes=(8,),
-    ...     max_iter=3,
-    ...     lr_schedule="exponential",
-    ...     lr_schedule_params={"gamma": 0.5},
-    ...     learning_rate_init=0.01,
-    ...     random_state=0,
-    ... ).fit(X[:200])
+    >>> ae = AutoencoderTransformer(2, hidden_layer_sizes=(8,), max_iter=3,
+    ...     learning_rate_init=0.01, lr_schedule="exponential",
+    ...     lr_schedule_params={"gamma": 0.5}, random_state=0).fit(X[:200])
     >>> ae.history_[:, "lr"]
     [0.01, 0.005, 0.0025]
     """

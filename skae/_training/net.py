@@ -30,16 +30,9 @@ from .schedules import make_scheduler
 class AutoencoderNet(NeuralNet):
     """skorch net that reconstructs its input under a composable objective.
 
-    Its ``criterion`` is an :class:`~skae._training.objective.Objective`: the
-    loss of a batch is the weighted sum of its terms, each recorded per batch.
     ``forward`` and ``predict`` return reconstructions of standardized rows.
-
-    Parameters
-    ----------
-    seed : int
-        Seeds the generator that shuffles batches.
-    parallel : DataParallel or None
-        The ranks of data-parallel training, or None in one process.
+    ``seed`` seeds the batch order; ``parallel`` holds the ranks of
+    data-parallel training (None in one process).
     """
 
     def __init__(self, *args, seed=0, parallel=None, **kwargs):
@@ -53,11 +46,9 @@ class AutoencoderNet(NeuralNet):
         return self
 
     def initialize_optimizer(self, *args, **kwargs):
-        """Build the optimizer with the weight matrices in a group of their own.
+        """Build the optimizer with the weight matrices in a ``decay`` group.
 
-        That group (marked ``decay``) gets ``alpha``'s weight decay from the
-        ``penalties`` callback; biases and normalization parameters are never
-        decayed.
+        Only that group gets ``alpha``'s weight decay (from ``penalties``).
         """
         named = list(self.get_all_learnable_params())
         _, settings = self.get_params_for_optimizer("optimizer", named)
@@ -78,12 +69,7 @@ class AutoencoderNet(NeuralNet):
         super().__setstate__(state)
 
     def get_rng_states(self):
-        """Return the states of the generators training draws from, by role.
-
-        ``"batch_order"`` shuffles the batches; ``"module"`` draws dropout masks
-        and noise (on the training device); ``"validation_split"``, with a
-        validation split, chooses the held-out rows.
-        """
+        """The generators' states by role: batch order, module, validation split."""
         states = {
             "batch_order": self.generator_.get_state(),
             "module": self.module_.random.get(torch.device(self.device)).get_state(),
@@ -122,9 +108,7 @@ class AutoencoderNet(NeuralNet):
     def train_step_single(self, batch, **fit_params):
         """Forward, loss and backward for one batch whose target is itself.
 
-        The module switches to training mode only when it is not in it
-        (``Module.train`` walks every submodule), and the batch is already a
-        tensor on the device.
+        ``Module.train`` walks every submodule: called only when needed.
         """
         if not self.module_.training:
             self.module_.train()
@@ -163,11 +147,7 @@ class AutoencoderNet(NeuralNet):
         return {"loss": loss, "y_pred": output.reconstruction}
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """The objective's loss of the module's output ``y_pred`` on ``X``.
-
-        Each term is kept, detached, in ``terms_`` for the ``objective_terms``
-        callback.
-        """
+        """The objective's loss; its terms kept, detached, in ``terms_``."""
         loss, values = self.criterion_(X, y_pred, self.module_, training)
         self.terms_ = {name: value.detach() for name, value in values.items()}
         return loss
@@ -219,12 +199,10 @@ def build_net(
 ):
     """Return an uninitialized :class:`AutoencoderNet`.
 
-    skorch builds ``module`` from ``module_params`` and the criterion, an
-    :class:`~skae._training.objective.Objective`, from ``objective_params``
-    (its loss and term weights); ``validation_fraction`` is None without a validation
-    split. ``seed`` seeds the module's weights, its dropout and noise, the
-    batch order and the validation split, each from a generator of its own.
-    The other arguments are the estimator parameters of the same names.
+    skorch builds ``module`` from ``module_params`` and the
+    :class:`~skae._training.objective.Objective` from ``objective_params``;
+    ``validation_fraction`` is None without a split; ``seed`` seeds a
+    generator per role. The rest are the estimator parameters of those names.
     """
     validate = validation_fraction is not None
     objective = Objective(**objective_params)  # for the names of its terms
@@ -296,11 +274,7 @@ OPTIONAL_CALLBACKS = (
 
 
 def _user_callbacks(extra, reserved):
-    """Return the ``callbacks`` parameter's items, checked.
-
-    Each is a skorch ``Callback`` (instance or class) or a ``(name, callback)``
-    pair whose name is none of skae's (``reserved``) or skorch's own.
-    """
+    """The ``callbacks`` parameter's items: callbacks or unreserved (name, cb)."""
     reserved = {*reserved, *OPTIONAL_CALLBACKS, *SKORCH_CALLBACKS}
     for item in extra or []:
         pair = isinstance(item, tuple) and len(item) == 2

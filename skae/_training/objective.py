@@ -1,14 +1,7 @@
-"""The training objective: a weighted sum of named terms.
+"""The training objective: reconstruction plus terms registered with :func:`term`.
 
-A term is a small class with a ``name`` (recorded as ``train_<name>``), the
-estimator ``parameter`` that weighs it, and ``__call__(X, output, module)``
-returning its value on a batch: ``X`` the standardized batch to reconstruct,
-``output`` the module's :class:`~skae._nn.modules.Output`. A new term is one
-class registered with :func:`term` and one estimator parameter of its name.
-``alpha`` is not a term: it is the optimizer's weight decay.
-
-Reductions sum rows first, then over rows: torch's single-pass reduction of a
-large tensor rounds differently with 1 and 2 threads.
+``alpha`` is weight decay, not a term. Reductions sum each row first: torch's
+one-pass reduction of a large tensor depends on the thread count.
 """
 
 import torch
@@ -46,18 +39,11 @@ class Term:
     parameter : str
         The estimator parameter whose value weighs the term.
     per_training_row : bool
-        Divide the weight by the number of training rows (penalties on the
-        weights, as scikit-learn's MLP divides ``alpha``), so that the same
-        weight suits small and large data sets.
+        Divide the weight by the training rows, as scikit-learn's MLP does ``alpha``.
     validated : bool
-        Part of ``valid_loss``, what early stopping judges: the terms of
-        each row (reconstruction, code sparsity, contraction, KL) are, so
-        that early stopping keeps the best model of the objective trained
-        on; penalties on the weights are not (they do not depend on rows).
-        Each is also recorded as ``valid_<name>`` when there are several.
+        In ``valid_loss``, judged by early stopping (row terms, not weight penalties).
     needs_jacobian : bool
-        Reads ``output.vjp``: the module runs its encoder under
-        :func:`torch.func.vjp`.
+        Reads ``output.vjp``.
     """
 
     name = ""
@@ -71,11 +57,7 @@ class Term:
 
 
 class Reconstruction(Term):
-    """Mean reconstruction loss per matrix element: ``"mse"`` or ``"bce"``.
-
-    ``"bce"`` is the binary cross-entropy of the decoder's sigmoid output,
-    computed stably from its logits (the data must lie in [0, 1]).
-    """
+    """Mean reconstruction loss per element: ``"mse"``, or ``"bce"`` from logits."""
 
     name = "reconstruction"
     validated = True
@@ -122,13 +104,7 @@ class ActivityL1(Term):
 
 @term
 class Contractive(Term):
-    """Mean over rows of ``||dz/dx||_F^2``, the encoder's Jacobian at each row.
-
-    Exact, from the pass that computed the code: ``output.vjp`` is mapped with
-    :func:`torch.func.vmap` over the unit vectors of the code, every row's
-    Jacobian in one batched backward pass. Each row's code must depend on that
-    row only (no batch normalization in training mode).
-    """
+    """Mean ``||dz/dx||_F^2`` over rows; exact if codes are row-wise (no batch norm)."""
 
     name = "contractive"
     parameter = "contractive"
@@ -146,12 +122,7 @@ class Contractive(Term):
 
 @term
 class KullbackLeibler(Term):
-    """``KL(q(z|x) || N(0, I))`` per row, averaged, divided by ``n_features``.
-
-    Divided by the number of features, it stands on the footing of the
-    reconstruction term (a mean per entry): with ``beta=1`` the objective is
-    the negative ELBO divided by ``n_features``, up to a constant.
-    """
+    """Mean ``KL(q(z|x) || N(0, I))`` / ``n_features``; ``beta=1``: -ELBO per entry."""
 
     name = "kl"
     parameter = "beta"
@@ -162,20 +133,7 @@ class KullbackLeibler(Term):
 
 
 class Objective:
-    """The weighted sum of the reconstruction and the terms with a weight.
-
-    skorch's ``criterion``: an object, not an ``nn.Module``, as it holds no
-    weights. ``n_train`` (the training rows of the pass) is set by the
-    ``penalties`` callback when an epoch begins.
-
-    Parameters
-    ----------
-    loss : {"mse", "bce"}, default="mse"
-        The reconstruction term.
-    **weights : float
-        Weight of each registered term, by its parameter name (``l1``,
-        ``activity_l1``, ``contractive``, ``beta``); 0 leaves it out.
-    """
+    """skorch's ``criterion``: the reconstruction plus the terms ``**weights`` weigh."""
 
     def __init__(self, loss="mse", **weights):
         unknown = set(weights) - set(TERMS)
@@ -204,10 +162,7 @@ class Objective:
         return [t.name for t, _ in self.terms if t.validated]
 
     def __call__(self, X, output, module, training):
-        """Return the loss and, by name, each term's weighted value.
-
-        Validation sums the ``validated`` terms only.
-        """
+        """Return the loss and each weighted term (validation: ``validated`` ones)."""
         values = {}
         loss = None
         for t, weight in self.terms:

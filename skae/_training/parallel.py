@@ -1,40 +1,18 @@
 """Data-parallel training over the processes of an ``accelerate.Accelerator``.
 
-Every process (rank) holds the whole model and the same rows; each global
-mini-batch of ``batch_size`` rows, cut from the same shuffled order on every
-rank, is split between the ranks (``tensor_split``: pieces differ by at most
-one row). Each rank computes the loss of its piece; the gradients are
-averaged over the ranks after ``backward`` (one all-reduce of all gradients
-flattened together), with each rank's loss weighted by ``world * n_local /
-n_global`` first, so that the averaged gradient is the gradient of the whole
-batch's mean loss, as in one process. The losses recorded in ``history_`` are
-reduced the same way: every rank records the same numbers and so takes the
-same decisions (early stopping, restarts). Validation and inference run on
-every rank, on all their rows.
-
-Why not skorch's ``AccelerateMixin`` (and ``Accelerator.prepare``)? The mixin
-replaces the net's ``initialize`` and ``train_step_single`` without calling
-the subclass's, wraps the module in ``DistributedDataParallel`` (whose
-gradient synchronization is skipped whenever the inner module is called
-directly, as skae's objective terms, gradient monitor and inference do),
-unwraps it after the first training call (so a later ``partial_fit`` would
-train unsynchronized), only shards a ``torch.utils.data.DataLoader`` (so each
-rank would train on every row) and gathers evaluation outputs across ranks.
-Keeping the module unwrapped and averaging the gradients here does what
-``DistributedDataParallel`` does, with none of those traps; accelerate still
-starts the processes, picks each rank's device and provides the collectives.
+Every rank holds the whole model and rows and trains on its piece of each
+global mini-batch; its loss is weighted by ``world * n_local / n_global`` and
+the gradients averaged (one all-reduce), giving one process's gradient. The
+recorded losses are reduced the same way, so every rank takes the same
+decisions. skorch's ``AccelerateMixin`` is not used: see the
+:ref:`User Guide <distributed>`.
 """
 
 import torch
 
 
 class DataParallel:
-    """The ranks of ``accelerator`` seen by the training loop.
-
-    Parameters
-    ----------
-    accelerator : accelerate.Accelerator
-    """
+    """The ranks of an ``accelerate.Accelerator`` seen by the training loop."""
 
     def __init__(self, accelerator):
         self.accelerator = accelerator

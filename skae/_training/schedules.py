@@ -19,8 +19,8 @@ SCHEDULES = {
 def default_schedule_params(name, max_iter):
     """Return the documented default settings of schedule ``name``.
 
-    ``"warm_restarts"`` restarts after about 1/7 and 3/7 of ``max_iter``, so
-    runs of ~30 epochs or more end with the small steps of a cycle's end.
+    ``"warm_restarts"`` restarts at about 1/7 and 3/7 of ``max_iter`` and so
+    ends at a cycle's end.
     """
     return {
         "constant": {},
@@ -36,12 +36,9 @@ def default_schedule_params(name, max_iter):
 def check_schedule_params(name, params, max_iter=10, lr=1.0):
     """Raise ValueError unless ``params`` suit the scheduler of ``name``.
 
-    Unknown keys are named; then skorch simulates the schedule over
-    ``max_iter`` epochs (at most 1000), so that bad values fail before
-    training, as do settings under which the rate would turn negative,
-    non-finite or grow above ``lr``. A ``gamma`` must be in (0, 1] (a long
-    ``step_size`` could hide it from the simulation); ``"plateau"`` watches a
-    loss: ``mode="min"``.
+    Checks the keys, ``gamma`` in (0, 1] (a long ``step_size`` could hide it)
+    and ``mode="min"``, then simulates up to 1000 epochs: the rate must stay
+    finite and within ``[0, lr]``.
     """
     if name == "constant":
         if params:
@@ -108,11 +105,7 @@ def monitored_loss(net):
 
 
 class ResumingLRScheduler(LRScheduler):
-    """skorch's ``LRScheduler`` that keeps its torch scheduler across calls.
-
-    skorch rebuilds it at every ``on_train_begin`` (every ``partial_fit`` call),
-    which restarts cyclic schedules; this one only for a new optimizer.
-    """
+    """skorch's ``LRScheduler``, not restarted by each ``partial_fit`` call."""
 
     def on_train_begin(self, net, **kwargs):
         scheduler = getattr(self, "lr_scheduler_", None)
@@ -122,10 +115,7 @@ class ResumingLRScheduler(LRScheduler):
 
 
 def make_scheduler(name, params, max_iter):
-    """Return a skorch ``LRScheduler`` callback, or None for ``"constant"``.
-
-    ``"plateau"`` watches :func:`monitored_loss`.
-    """
+    """Return a skorch ``LRScheduler`` callback, or None for ``"constant"``."""
     if name == "constant":
         return None
     kwargs = {**default_schedule_params(name, max_iter), **(params or {})}
@@ -135,12 +125,7 @@ def make_scheduler(name, params, max_iter):
 
 
 def scale_rates(optimizer, scheduler, factor):
-    """Multiply every learning rate of ``optimizer`` and ``scheduler`` by ``factor``.
-
-    The schedule keeps its position; ``base_lrs`` and the cosine schedules'
-    ``eta_min`` are scaled too, so the whole curve from here on is ``factor``
-    times the one it replaces.
-    """
+    """Multiply every learning rate of ``optimizer`` and ``scheduler`` by ``factor``."""
     for group in optimizer.param_groups:
         group["lr"] *= factor
         if "initial_lr" in group:

@@ -1,24 +1,28 @@
-"""``init="pca"``: the weights training starts from are PCA's solution.
+"""The weights training starts from: PCA's solution, and how training must beat it.
 
-An autoencoder built with ``init="pca"`` encodes ``z = P (x - m) + f(x)`` and
-decodes ``x_hat = m + P^T z + g(z)``, the last layers of ``f`` and ``g`` at
-zero. :func:`anchor_to_pca` sets ``P`` and ``m`` to the components and mean of
-PCA of the standardized training rows, so that the untrained model
-reconstructs exactly as ``PCA(n_components).fit(X)`` does (with scaling
-"global", "center" or None). The covariance is accumulated over the same
-chunks whatever the source, so a model anchored on a file or a sparse matrix
-is the one a dense array gives, bit for bit.
+With ``init="pca"`` the model encodes ``z = P (x - m) + f(x)`` and decodes
+``x_hat = m + P^T z + g(z)``, ``f`` and ``g`` ending at zero;
+:func:`anchor_to_pca` sets ``P`` and ``m`` to PCA of the standardized training
+rows, from a covariance accumulated over the same chunks whatever the source.
+:func:`row_losses`, :func:`scaled_error` and :func:`better` score the start
+against the trained weights; :mod:`skae._training.loop` decides.
 """
+
+import math
 
 import numpy as np
 import torch
 from scipy import linalg
 from scipy.linalg import blas
+from scipy.special import stdtr
 from sklearn.decomposition import PCA
 
 from .._data.sources import CHUNK_ELEMENTS
-from .._devices import move
+from .._devices import float64_device, move
 from .._nn.tying import TiedLinear
+
+#: Level of the paired t-test a trained model must pass to replace the start.
+ALPHA = 0.05
 
 #: Widest input whose PCA is computed from its covariance matrix (at most
 #: 32 MiB in float64); wider preloaded rows go to scikit-learn's PCA.
@@ -99,3 +103,53 @@ def anchor_to_pca(module, rows, random_state=None):
         if not isinstance(decoder, TiedLinear):  # tied: P^T is the encoder's P
             decoder.weight.copy_(like(P.T))
         decoder.bias.copy_(like(m))
+
+
+def copy_state(module):
+    """A copy of ``module``'s weights and buffers, on their device."""
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def row_losses(net, rows):
+    """Each row's reconstruction loss (mean over features), float64, eval mode."""
+    module, losses = net.module_, []
+    reconstruction = net.criterion_.terms[0][0]
+    module.eval()
+    with torch.no_grad():
+        for X, _ in net.get_iterator(rows, training=False):
+            values = reconstruction.values(X, module.parts(X))
+            host = float64_device(values.device)  # MPS has no float64
+            losses.append(move(values, host, torch.float64).mean(dim=1))
+    return torch.cat(losses).cpu()
+
+
+def scaled_error(module, data, max_rows=4096):
+    """Mean squared error of at most ``max_rows`` evenly spaced rows, eval mode."""
+    n = len(data.data)
+    positions = torch.arange(0, n, max(1, -(-n // max_rows)))
+    module.eval()
+    total = 0.0
+    # In pieces: a lazy source holds a few batches at a time, never thousands
+    # of densified rows.
+    for piece in positions.split(512):
+        if isinstance(data.data, torch.Tensor):
+            x = data.data[piece.to(data.data.device)]
+        else:
+            x = data.data.take(piece)
+        with torch.inference_mode():
+            error = move(module(x) - x, float64_device(x.device), torch.float64)
+            total += float(error.square().sum())
+    return total / (len(positions) * data.data.shape[1])
+
+
+def better(trained, start, alpha=ALPHA):
+    """Whether losses ``trained`` beat ``start``'s in a one-sided paired t-test."""
+    diff = (trained - start).numpy()
+    n = len(diff)
+    if n < 2 or not diff.mean() < 0:
+        return False
+    spread = diff.std(ddof=1)
+    if spread == 0:
+        return True
+    t = diff.mean() / (spread / math.sqrt(n))
+    return bool(stdtr(n - 1, t) < alpha)  # Student's t distribution function

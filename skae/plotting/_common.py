@@ -1,8 +1,4 @@
-"""Helpers shared by the figures: matplotlib's lazy import, axes and image shapes.
-
-matplotlib is optional (``pip install skae[plot]``), so it is imported here
-only when a figure is drawn, never when :mod:`skae.plotting` is imported.
-"""
+"""Helpers shared by the figures: matplotlib's lazy import, axes and image shapes."""
 
 import math
 
@@ -37,10 +33,7 @@ def _new_axes(ax):
 
 
 def _image_shape(image_shape, n_features):
-    """Return the shape of one image, or None when the features are no image.
-
-    None infers a square when ``n_features`` is a perfect square.
-    """
+    """Return one image's shape (None: a square if possible), or None if no image."""
     if image_shape is None:
         side = math.isqrt(n_features)
         return (side, side) if side * side == n_features else None

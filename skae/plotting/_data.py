@@ -7,7 +7,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._common import _colormap, _image_shape, _new_axes, _pyplot
 
-#: Labels with at most this many distinct values are drawn as categories.
 _MAX_CATEGORIES = 20
 
 
@@ -38,55 +37,33 @@ def plot_reconstructions(
 ):
     """Show samples next to their reconstructions, one row per model.
 
-    The first row shows the first ``n_samples`` rows of ``X``, each following
-    row the same samples as reconstructed by one model. Images share the gray
-    scale of the originals, so a faded reconstruction looks faded. Data that
-    are not images are drawn as line plots of the feature values.
-
     Read more in the :ref:`User Guide <diagnostics>`.
 
     Parameters
     ----------
     X : array-like of shape (n_samples_X, n_features)
         Original samples.
-
     *reconstructions : array-like of shape (n_samples_X, n_features) or \
             fitted transformer
-        Reconstructions of ``X``, or fitted transformers with an
-        ``inverse_transform`` (such as :class:`~skae.AutoencoderTransformer`
-        or :class:`sklearn.decomposition.PCA`), which are asked for
-        ``inverse_transform(transform(X))``.
-
+        Reconstructions of ``X``, or fitted transformers such as PCA.
     labels : list of str, default=None
-        One row title per reconstruction. Defaults to the transformer's class
-        name, or ``"reconstruction 1"``, ... for arrays. The first row is
-        titled ``"original"``.
-
+        Row titles; None uses the class name or ``"reconstruction 1"``, ...
     image_shape : tuple of int, default=None
-        Shape of one image, e.g. ``(8, 8)`` for ``load_digits``. None infers a
-        square image when ``n_features`` is a perfect square, and line plots
-        otherwise.
-
+        Shape of one image. None infers a square if possible, else line plots.
     n_samples : int, default=8
         Number of samples (columns) shown; at most ``n_samples_X``.
-
-    axes : array of matplotlib.axes.Axes of shape \
-            (1 + len(reconstructions), n_samples), default=None
-        Axes to draw on. None creates a new figure.
+    axes : array of matplotlib.axes.Axes, default=None
+        Shape (1 + len(reconstructions), n_samples). None creates a new figure.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
-        The figure, with ``1 + len(reconstructions)`` rows of ``n_samples``
-        axes.
+        The figure.
 
     Raises
     ------
-    sklearn.exceptions.NotFittedError
-        If a transformer passed in ``reconstructions`` is not fitted.
     ValueError
-        If a reconstruction's shape differs from ``X``'s, ``labels`` has the
-        wrong length, or ``axes`` the wrong shape.
+        If a reconstruction, ``labels`` or ``axes`` does not match ``X``.
 
     See Also
     --------
@@ -98,10 +75,7 @@ def plot_reconstructions(
     >>> from sklearn.decomposition import PCA
     >>> from skae.plotting import plot_reconstructions
     >>> X, _ = load_digits(return_X_y=True)
-    >>> pca = PCA(n_components=8, random_state=0).fit(X)
-    >>> fig = plot_reconstructions(X, pca, n_samples=5)
-    >>> len(fig.axes)
-    10
+    >>> fig = plot_reconstructions(X, PCA(n_components=8).fit(X), n_samples=5)
     >>> fig.axes[5].get_ylabel()
     'PCA'
     """
@@ -182,9 +156,7 @@ def plot_reconstructions(
 
 
 def plot_latent(Z, y=None, ax=None, title=None):
-    """Scatter-plot a 2-D code, colored by label.
-
-    Only the first two columns of ``Z`` are drawn.
+    """Scatter-plot the first two columns of a code, colored by label.
 
     Read more in the :ref:`User Guide <diagnostics>`.
 
@@ -192,22 +164,17 @@ def plot_latent(Z, y=None, ax=None, title=None):
     ----------
     Z : array-like of shape (n_samples, n_components)
         Codes, e.g. the output of ``transform``.
-
     y : array-like of shape (n_samples,), default=None
-        Labels used for the colors. At most 20 distinct integers, strings or
-        booleans are drawn as categories with a legend; other labels get a
-        continuous colormap and a colorbar.
-
+        Labels; up to 20 distinct ints, strings or bools get a legend, else a colorbar.
     ax : matplotlib.axes.Axes, default=None
         Axes to draw on. None creates a new figure.
-
     title : str, default=None
         Title of the axes.
 
     Returns
     -------
     ax : matplotlib.axes.Axes
-        The axes, with one scatter collection per category (or one in total).
+        The axes drawn on.
 
     Raises
     ------

@@ -7,7 +7,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._common import _grid, _image_shape, _pyplot
 
-#: Images per row of the grids.
 _COLUMNS = 8
 
 
@@ -16,35 +15,20 @@ def plot_jacobian(
 ):
     """Heat maps of the encoder's Jacobian: which features move each code unit.
 
-    For each code unit ``c``, the mean over the rows of ``X`` of
-    ``d transform(X)[:, c] / d X`` is drawn over the input features: as an
-    image when the features are pixels, otherwise as one row of a heat map
-    per unit. Red features raise the unit, blue ones lower it; all maps share
-    one color scale, symmetric around 0.
-
     Read more in the :ref:`User Guide <family>`.
 
     Parameters
     ----------
     est : fitted estimator with ``encoder_jacobian``
         Such as :class:`~skae.AutoencoderTransformer`.
-
     X : array-like of shape (n_samples, n_features)
-        Rows at which the Jacobian is taken and averaged. A single row gives
-        the local picture at that row.
-
+        Rows at which the Jacobian is taken and averaged.
     components : list of int, default=None
         Code units to draw; None draws every unit.
-
     image_shape : tuple of int, default=None
-        Shape of one image, e.g. ``(8, 8)`` for ``load_digits``. None infers
-        a square image when ``n_features`` is a perfect square; other data
-        get a heat map with one row per unit.
-
+        Shape of one image. None infers a square if possible, else a heat map.
     axes : array of matplotlib.axes.Axes, default=None
-        One axes per unit for images, a single axes for a heat map. None
-        creates a new figure.
-
+        One axes per unit for images, one for a heat map. None creates a figure.
     cmap : str, default="RdBu_r"
         A diverging colormap.
 
@@ -55,13 +39,10 @@ def plot_jacobian(
 
     Raises
     ------
-    sklearn.exceptions.NotFittedError
-        If ``est`` is not fitted.
     TypeError
         If ``est`` has no ``encoder_jacobian``.
     ValueError
-        If ``components`` names units the code does not have, or ``axes``
-        holds the wrong number of axes.
+        If ``components`` or ``axes`` does not match the code.
 
     See Also
     --------
@@ -73,8 +54,7 @@ def plot_jacobian(
     >>> from skae import AutoencoderTransformer
     >>> from skae.plotting import plot_jacobian
     >>> X, _ = load_digits(return_X_y=True)
-    >>> ae = AutoencoderTransformer(4, hidden_layer_sizes=(16,), max_iter=5,
-    ...                             random_state=0).fit(X)
+    >>> ae = AutoencoderTransformer(4, hidden_layer_sizes=(16,), max_iter=5).fit(X)
     >>> fig = plot_jacobian(ae, X[:100])
     >>> len(fig.axes)  # 4 maps and a colorbar
     5
@@ -128,27 +108,18 @@ def plot_jacobian(
 def plot_samples(est, n_samples=16, *, random_state=None, image_shape=None, axes=None):
     """Show rows drawn from a variational autoencoder's prior, decoded.
 
-    The decoded rows are drawn in a grid, 8 per row: as images on one gray
-    scale, or as line plots of the feature values for data that are not
-    images.
-
     Read more in the :ref:`User Guide <family>`.
 
     Parameters
     ----------
     est : fitted estimator with ``sample``
         Such as :class:`~skae.VariationalAutoencoderTransformer`.
-
     n_samples : int, default=16
         Number of rows drawn (``est.sample(n_samples, random_state)``).
-
     random_state : int, RandomState instance or None, default=None
         Seeds the draws.
-
     image_shape : tuple of int, default=None
-        Shape of one image, e.g. ``(8, 8)`` for ``load_digits``. None infers
-        a square image when ``n_features`` is a perfect square.
-
+        Shape of one image. None infers a square if possible, else line plots.
     axes : array of matplotlib.axes.Axes, default=None
         ``n_samples`` axes to draw on. None creates a new figure.
 
@@ -159,8 +130,6 @@ def plot_samples(est, n_samples=16, *, random_state=None, image_shape=None, axes
 
     Raises
     ------
-    sklearn.exceptions.NotFittedError
-        If ``est`` is not fitted.
     TypeError
         If ``est`` has no ``sample`` method.
 
@@ -175,9 +144,7 @@ def plot_samples(est, n_samples=16, *, random_state=None, image_shape=None, axes
     >>> from skae import VariationalAutoencoderTransformer
     >>> from skae.plotting import plot_samples
     >>> X, _ = load_digits(return_X_y=True)
-    >>> vae = VariationalAutoencoderTransformer(
-    ...     4, hidden_layer_sizes=(16,), max_iter=5, random_state=0
-    ... )
+    >>> vae = VariationalAutoencoderTransformer(4, hidden_layer_sizes=(16,), max_iter=5)
     >>> fig = plot_samples(vae.fit(X), n_samples=8, random_state=0)
     >>> len(fig.axes)
     8

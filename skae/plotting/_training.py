@@ -32,28 +32,19 @@ def _column(history, key):
 def plot_history(est, ax=None):
     """Plot the loss curves and the learning rate of a fitted autoencoder.
 
-    The training reconstruction error and, with ``early_stopping=True``, the
-    validation one are drawn against the epoch on a log scale. The whole
-    objective (``train_loss``) is added in grey when it has penalties,
-    restarts after a divergence are dotted vertical lines, and the learning
-    rate is drawn dashed on a twin y-axis.
-
     Read more in the :ref:`User Guide <diagnostics>`.
 
     Parameters
     ----------
     est : AutoencoderTransformer
         A fitted estimator; its ``history_`` is plotted.
-
     ax : matplotlib.axes.Axes, default=None
         Axes to draw the losses on. None creates a new figure.
 
     Returns
     -------
     ax : matplotlib.axes.Axes
-        The axes of the losses. The learning-rate axes is its twin, the last
-        element of ``ax.figure.axes``; it is logarithmic when the rate spans
-        more than a factor 10, linear from zero otherwise.
+        The losses' axes; the learning rate's twin axes is ``ax.figure.axes[-1]``.
 
     Raises
     ------
@@ -70,24 +61,17 @@ def plot_history(est, ax=None):
     >>> from skae import AutoencoderTransformer
     >>> from skae.plotting import plot_history
     >>> X, _ = load_digits(return_X_y=True)
-    >>> ae = AutoencoderTransformer(
-    ...     n_components=2, hidden_layer_sizes=(16,), max_iter=3, random_state=0
-    ... )
-    >>> ae = ae.fit(X[:300])
+    >>> ae = AutoencoderTransformer(2, max_iter=3, random_state=0).fit(X[:300])
     >>> ax = plot_history(ae)
-    >>> ax.get_yscale()
-    'log'
     >>> [line.get_label() for line in ax.get_lines()]
     ['train_reconstruction', 'valid_loss']
     """
     history = _history(est)
     ax = _new_axes(ax)
     lines = []
-    # Histories saved before the objective had named terms only have
-    # train_loss; it is their reconstruction term.
+    # Histories saved by older versions have only train_loss, the reconstruction.
     train = "train_reconstruction" if "train_reconstruction" in history[0] else None
-    # With several validated terms (activity_l1, ...), valid_loss sums them:
-    # their reconstruction is the curve on the training curve's footing.
+    # valid_loss may sum several terms; the reconstruction matches the train curve.
     valid = "valid_reconstruction" if "valid_reconstruction" in history[0] else None
     for key in (train or "train_loss", valid or "valid_loss"):
         epochs, values = _column(history, key)
@@ -129,45 +113,31 @@ def plot_history(est, ax=None):
 def plot_gradient_flow(est, ax=None, cmap="viridis"):
     """Plot each layer's gradient norm over the epochs.
 
-    The norms are those recorded by :class:`~skae.callbacks.GradientMonitor`
-    in ``est.history_[:, "grad_norms"]``: per epoch and layer, the mean over
-    the batches of the L2 norm of the layer's gradient, before clipping.
-    Vanishing gradients show as the first layers' lines falling far below
-    the last layers'.
-
     Read more in the :ref:`User Guide <diagnostics>`.
 
     Parameters
     ----------
     est : AutoencoderTransformer
         A fitted estimator.
-
     ax : matplotlib.axes.Axes, default=None
         Axes to draw on. None creates a new figure.
-
     cmap : str or matplotlib.colors.Colormap, default="viridis"
-        Colormap running from the input layer (``"encoder.0"``) to the output
-        layer (``"decoder.output"``).
+        Colormap running from the input layer to the output layer.
 
     Returns
     -------
     ax : matplotlib.axes.Axes
-        The axes, with one line per layer (labelled with the layer's name),
-        a logarithmic y-axis, and a legend, or a colorbar when there are more
-        than 8 layers.
+        One line per layer; a legend, or a colorbar above 8 layers.
 
     Raises
     ------
-    sklearn.exceptions.NotFittedError
-        If ``est`` is not fitted.
     ValueError
         If the history has no gradient norms.
 
     See Also
     --------
     plot_history : Loss curves and learning rate.
-    skae.VanishingGradientWarning : Raised by ``fit`` when the first layers'
-        gradients vanish.
+    skae.VanishingGradientWarning : Warned by ``fit`` when gradients vanish.
 
     Examples
     --------
@@ -175,10 +145,7 @@ def plot_gradient_flow(est, ax=None, cmap="viridis"):
     >>> from skae import AutoencoderTransformer
     >>> from skae.plotting import plot_gradient_flow
     >>> X, _ = load_digits(return_X_y=True)
-    >>> ae = AutoencoderTransformer(
-    ...     n_components=2, hidden_layer_sizes=(16,), max_iter=3, random_state=0
-    ... )
-    >>> ae = ae.fit(X[:300])
+    >>> ae = AutoencoderTransformer(2, hidden_layer_sizes=(16,), max_iter=3).fit(X)
     >>> ax = plot_gradient_flow(ae)
     >>> [line.get_label() for line in ax.get_lines()]  # doctest: +NORMALIZE_WHITESPACE
     ['encoder.0', 'encoder.code', 'encoder.pca', 'decoder.pca', 'decoder.0',
