@@ -17,7 +17,6 @@ import sklearn
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
     _fit_context,
 )
 from sklearn.utils import check_random_state
@@ -62,9 +61,7 @@ class Mode(enum.Enum):
     RESUME = "resume"
 
 
-class BaseAutoencoder(
-    FittedMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
-):
+class BaseAutoencoder(FittedMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimator):
     """Base class of skae's autoencoder estimators (not for direct use)."""
 
     _module = Autoencoder

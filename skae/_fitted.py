@@ -1,14 +1,19 @@
 """What a fitted autoencoder does: encode, decode, score, and explain."""
 
 import numpy as np
+from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _inference
 from ._checks import check_input, validate_codes
 
 
-class FittedMixin:
-    """Transform, inverse transform, scores, per-feature errors and Jacobians."""
+class FittedMixin(TransformerMixin):
+    """Transform, inverse transform, scores, per-feature errors and Jacobians.
+
+    A ``TransformerMixin``: scikit-learn wraps ``transform`` for ``set_output``
+    only in the class that defines it.
+    """
 
     @property
     def encoder_(self):

@@ -62,7 +62,7 @@ class Rows(torch.utils.data.Dataset):
 
     def batches(self, order, bounds):
         """Yield the batch of ``order[start:stop]`` for each pair of ``bounds``."""
-        per_pass = getattr(self.data, "pass_rows", None)
+        per_pass = None if isinstance(self.data, torch.Tensor) else self.data.pass_rows
         if per_pass is None:
             for start, stop in bounds:
                 yield self.take(order[start:stop])

@@ -108,7 +108,7 @@ class ResumingLRScheduler(LRScheduler):
     """skorch's ``LRScheduler``, not restarted by each ``partial_fit`` call."""
 
     def on_train_begin(self, net, **kwargs):
-        scheduler = getattr(self, "lr_scheduler_", None)
+        scheduler = self.lr_scheduler_
         if scheduler is not None and scheduler.optimizer is net.optimizer_:
             return
         super().on_train_begin(net, **kwargs)
