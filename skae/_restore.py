@@ -152,7 +152,7 @@ def load_optimizer(net, doc, training, ignored):
 
 
 def build_scheduler(net, state):
-    """Build the net's torch scheduler (before the optimizer's state), or None."""
+    """Build the net's torch scheduler, or None (for its ``load_state_dict``)."""
     if state is None:
         return None
     if not isinstance(state, dict):

@@ -229,9 +229,12 @@ def load(path):
 
     net = _restore.rebuild_net(estimator, doc["net"], fitted["n_features_in_"], ignored)
     _restore.load_module(net.module_, weights)
-    net.history_ = History(_format.read_history(doc["history"], fitted["n_iter_"]))
+    history = History(_format.read_history(doc["history"], fitted["n_iter_"]))
+    # Built as at training's start, before the history it would resume from
+    # and the optimizer's state, which its constructor's step would change.
     scheduler = _restore.build_scheduler(net, doc["scheduler"])
     _restore.load_optimizer(net, doc["optimizer"], training, ignored)
+    net.history_ = history
     if scheduler is not None:
         scheduler.load_state_dict(doc["scheduler"])
     _restore.load_generators(net, training, ignored, doc["net"]["device"])

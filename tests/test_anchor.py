@@ -8,11 +8,12 @@ from sklearn.datasets import load_wine
 from sklearn.decomposition import PCA
 
 from skae import AutoencoderTransformer
-from skae._nn.anchor import anchor_to_pca
-from skae._data.rows import prepare_rows
+from skae._checks import check_input
+from skae._data.rows import load_rows
+from skae._data.scaling import Scaling
 from skae._nn.layers import ACTIVATIONS
 from skae._nn.modules import Autoencoder
-from skae._data.scaling import Scaling
+from skae._training.start import anchor_to_pca, pca_of_rows
 
 
 def _pca_error(X_fit, X_test, k):
@@ -73,8 +74,8 @@ def test_codes_and_reconstructions_are_pcas(digits, dtype, params):
 
 
 def test_module_is_pca_before_any_step(digits):
-    scaling = Scaling("global").fit(digits)
-    rows = prepare_rows(digits, scaling, torch.device("cpu"))
+    scaling = Scaling("global")
+    rows = load_rows(digits, scaling, torch.device("cpu"))  # fits the scaling
     module = Autoencoder(64, 3, (32, 16), init="pca", dropout=0.5, random_state=0)
     anchor_to_pca(module, rows)
     pca = PCA(3).fit(scaling.transform(digits))
@@ -204,15 +205,13 @@ def test_covariance_anchor_holds_one_square_matrix():
     # about one n_features x n_features float64 matrix, not five.
     import tracemalloc
 
-    from skae._nn.anchor import pca_of_rows
-
     p = 1000
     matrix = sp.random(2000, p, density=0.02, format="csr", random_state=0)
     scales = np.ones(p)
     scales[:3] = [8.0, 4.0, 2.0]  # three well-separated leading variances
     matrix = (matrix @ sp.diags(scales)).tocsr()
-    X = AutoencoderTransformer()._check_X(matrix, reset=True)
-    rows = prepare_rows(X, Scaling("global").fit(X), torch.device("cpu"))
+    X = check_input(AutoencoderTransformer(), matrix, reset=True)
+    rows = load_rows(X, Scaling("global"), torch.device("cpu"))
     tracemalloc.start()
     try:
         _, components = pca_of_rows(rows, 3, random_state=0)

@@ -1,7 +1,8 @@
-"""Callbacks: gradient monitor, learning-rate record, clipping, training guard."""
+"""Callbacks: gradient monitor, learning-rate record, clipping, penalties, restarts."""
 
 import math
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from skae import (
     TrainingDivergedError,
     VanishingGradientWarning,
 )
-from skae.callbacks import GradientMonitor, TrainingGuard
+from skae.callbacks import GradientMonitor
 from tests.conftest import FAST, PLAIN
 
 
@@ -297,9 +298,35 @@ def test_vanishing_gradient_warning_on_deep_sigmoid_net(digits):
         ).fit(X)
 
 
+class _Layers(torch.nn.Module):
+    """A module with the named layers a GradientMonitor reads, not skae's.
+
+    ``span`` and ``grace``, when given, are its ``depth_span()`` and
+    ``vanishing_grace``, as skae's modules have.
+    """
+
+    def __init__(self, names, span=None, grace=None):
+        super().__init__()
+        self.names = names
+        self.layers = torch.nn.ModuleList(torch.nn.Linear(2, 2) for _ in names)
+        if span is not None:
+            self.depth_span = lambda: span
+        if grace is not None:
+            self.vanishing_grace = grace
+
+    def named_layers(self):
+        return list(zip(self.names, self.layers, strict=True))
+
+
+def _monitor(names=("encoder.0", "decoder.output"), span=None, grace=None, **params):
+    """A GradientMonitor whose training began on a module of layers ``names``."""
+    monitor = GradientMonitor(**params)
+    monitor.on_train_begin(SimpleNamespace(module_=_Layers(list(names), span, grace)))
+    return monitor
+
+
 def test_diagnose_reads_thresholds_from_history():
-    monitor = GradientMonitor(vanishing_ratio=1e-3, exploding_norm=10.0)
-    monitor.layer_names_ = ["encoder.0", "decoder.output"]
+    monitor = _monitor(vanishing_ratio=1e-3, exploding_norm=10.0)
     flat = [
         {"train_loss": 1.0, "grad_norms": {"encoder.0": 1e-6, "decoder.output": 1.0}}
     ] * 6
@@ -340,20 +367,8 @@ def test_diagnose_reads_thresholds_from_history():
         for i in range(6)
     ]
     assert monitor.diagnose(plateau) == []
-    strict = GradientMonitor(loss_rise=0.0)
-    strict.layer_names_ = monitor.layer_names_
+    strict = _monitor(loss_rise=0.0)
     assert [w for w, _ in strict.diagnose(plateau)] == [ExplodingGradientWarning]
-
-
-def test_guard_counts_the_initial_state_as_a_rollback_candidate(low_rank):
-    est = AutoencoderTransformer(2, **FAST).fit(low_rank)
-    guard = dict(est.net_.callbacks_)["guard"]
-    assert isinstance(guard, TrainingGuard)
-    first_batch = est.history_[0, "batches"][0]["train_loss"]
-    losses = est.history_[:, "train_loss"]
-    assert guard.best_loss_ == min(first_batch, *losses)
-    best = 0 if first_batch < min(losses) else int(np.argmin(losses)) + 1
-    assert guard.best_epoch_ == best
 
 
 def test_vanishing_gradient_warning_fires_once_per_fit(digits):
@@ -373,49 +388,8 @@ def test_vanishing_gradient_warning_fires_once_per_fit(digits):
         assert len(vanishing) == 1
 
 
-def test_remedies_leave_out_the_settings_in_use():
-    from skae._training.advice import remedies_for
-
-    params = AutoencoderTransformer().get_params()  # relu, init="pca", adam
-    found = remedies_for(params)
-    assert found[ExplodingGradientWarning] == [
-        "a lower learning_rate_init (e.g. 0.0003)",
-        "max_grad_norm=1.0 or clip_value",
-        "normalization='batch'",
-    ]
-    assert found[VanishingGradientWarning] == [
-        "residual=True",
-        "normalization='batch'",
-        "fewer layers",
-    ]
-    sigmoid = {
-        **params,
-        "activation": "sigmoid",
-        "residual": True,
-        "normalization": "batch",
-        "hidden_layer_sizes": 32,
-        "solver": "sgd",
-        "max_grad_norm": 1.0,
-    }
-    found = remedies_for(sigmoid)
-    assert found[VanishingGradientWarning] == [
-        "a non-saturating activation such as 'relu' or 'gelu'"
-    ]
-    assert found[ExplodingGradientWarning] == [
-        "a lower learning_rate_init (e.g. 0.0003)",
-        "solver='adam'",
-    ]
-    unscaled = remedies_for({**params, "scaling": "center"})
-    assert unscaled[ExplodingGradientWarning][0] == "scaling='global' (or 'standard')"
-    relu_default_init = {**sigmoid, "activation": "relu", "init": "default"}
-    assert remedies_for(relu_default_init)[VanishingGradientWarning] == [
-        "init='auto' (scaled to the activation)"
-    ]
-
-
 def test_diagnose_words_the_remedies_it_is_given():
-    monitor = GradientMonitor()
-    monitor.layer_names_ = ["encoder.0", "decoder.output"]
+    monitor = _monitor()
     flat = [
         {"train_loss": 1.0, "grad_norms": {"encoder.0": 1e-6, "decoder.output": 1.0}}
     ] * 3
@@ -437,8 +411,7 @@ def test_diagnose_words_the_remedies_it_is_given():
 def test_diagnose_can_leave_out_the_loss_rise():
     # skae does so when every trained epoch was discarded: the weights it
     # started from (PCA's solution) were kept.
-    monitor = GradientMonitor()
-    monitor.layer_names_ = ["encoder.0", "decoder.output"]
+    monitor = _monitor()
     worse = [
         {"train_loss": 1.0 + i, "grad_norms": {"encoder.0": 1.0, "decoder.output": 1.0}}
         for i in range(3)
@@ -458,16 +431,15 @@ def test_vanishing_check_reads_the_modules_span_and_grace():
         }
         for epoch, first in [(1, 1e-9), (2, 0.05), (3, 0.05)]
     ]
-    monitor = GradientMonitor()
-    monitor.layer_names_ = names
-    # First against last layer: 0.05 / 100 vanishes.
+    # Without a span, first against last layer: 0.05 / 100 vanishes.
+    monitor = _monitor(names)
     assert [w for w, _ in monitor.diagnose(history)] == [VanishingGradientWarning]
     # Within the encoder's hidden layers, past the first epoch: healthy.
-    monitor.span_, monitor.grace_ = ("encoder.0", "encoder.1"), 1
+    monitor = _monitor(names, span=("encoder.0", "encoder.1"), grace=1)
     assert monitor.diagnose(history) == []
     # The first epoch alone: its ratio vanishes unless the grace skips it.
     assert monitor.diagnose(history[:1]) == []
-    monitor.grace_ = 0
+    monitor = _monitor(names, span=("encoder.0", "encoder.1"), grace=0)
     assert [w for w, _ in monitor.diagnose(history[:1])] == [VanishingGradientWarning]
 
 
@@ -481,27 +453,3 @@ def test_anchored_model_spans_its_encoders_hidden_layers():
     assert Autoencoder(6, 2, (8, 4, 4)).depth_span() == ("encoder.0", "decoder.output")
     assert Autoencoder(6, 2, (8,), init="pca").vanishing_grace == 1
     assert Autoencoder(6, 2, (8,)).vanishing_grace == 0
-
-
-def test_stopper_counts_the_starting_weights_with_a_margin():
-    from types import SimpleNamespace
-
-    from skorch.history import History
-
-    from skae.callbacks import Stopper
-
-    stopper = Stopper(
-        margin=0.1, monitor="valid_loss", patience=5, threshold=0.01, load_best=False
-    )
-    net = SimpleNamespace(history=History(), verbose=0)
-    stopper.on_train_begin(net)
-    stopper.start_from(net, 1.0)
-    assert stopper.best_epoch_ == 0 and stopper.best_score_ == 1.0
-    for epoch, loss in enumerate([0.95, 0.895, 0.88], start=1):
-        net.history.new_epoch()
-        net.history.record("epoch", epoch)
-        net.history.record("valid_loss", loss)
-        stopper.on_epoch_end(net)
-        # A trained epoch must beat 1.0 * (1 - margin) - threshold = 0.89.
-        assert stopper.best_epoch_ == (3 if loss < 0.89 else 0)
-    assert stopper.best_score_ == 0.88 and stopper.misses_ == 0

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from skae import AutoencoderTransformer
-from skae._checks import check_params, hidden_sizes, validate_codes
+from skae._checks import check_input, check_params, hidden_sizes, validate_codes
 
 
 @pytest.mark.parametrize(
@@ -25,8 +25,6 @@ def test_hidden_sizes_rejects_non_positive_or_non_integers(value):
     "params, shape, match",
     [
         ({"n_components": 4}, (10, 3), "n_components=4 must be <= n_features=3"),
-        ({}, (1, 3), "n_samples=1 is too few"),
-        ({"early_stopping": True}, (2, 3), "too few for early_stopping=True"),
         (
             {"normalization": "batch", "batch_size": 1},
             (10, 3),
@@ -37,8 +35,12 @@ def test_hidden_sizes_rejects_non_positive_or_non_integers(value):
 )
 def test_check_params_messages(params, shape, match):
     est = AutoencoderTransformer(**{"n_components": 2, **params})
+    check_input(est, np.zeros(shape), reset=True)  # sets n_features_in_
     with pytest.raises(ValueError, match=match):
-        check_params(est, np.zeros(shape))
+        check_params(est)
+    default = AutoencoderTransformer(2)
+    check_input(default, np.zeros(shape), reset=True)
+    check_params(default)  # the same data pass with the defaults
 
 
 def test_validate_codes_checks_the_code_width():

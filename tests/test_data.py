@@ -2,18 +2,24 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
+from numpy.testing import assert_allclose
 
 from skae import AutoencoderTransformer
+from skae._data import rows as data_rows
 from skae._data.rows import (
     BatchIterator,
     HoldoutSplit,
     LazyRows,
     Rows,
     batch_bounds,
-    prepare_rows,
+    load_rows,
 )
 from skae._data.scaling import Scaling
+from skae._data.sources import as_sparse
+
+CPU = torch.device("cpu")
 
 
 def test_batches_are_the_input_itself_with_no_target():
@@ -81,40 +87,123 @@ def test_holdout_split_is_disjoint_and_cached():
     assert torch.equal(again_valid.index, valid.index)
 
 
-def test_prepare_rows_standardizes_once_into_float32():
+def test_load_rows_fits_the_scaling_and_standardizes_once_into_float32():
     X = np.arange(12.0).reshape(4, 3)
-    scaling = Scaling("center").fit(X)
-    rows = prepare_rows(X, scaling, torch.device("cpu"))
+    scaling = Scaling("center")
+    rows = load_rows(X, scaling, CPU)
+    assert_allclose(scaling.mean_, X.mean(axis=0), rtol=0, atol=0)
+    assert_allclose(scaling.data_min_, X.min(axis=0), rtol=0, atol=0)
+    assert_allclose(scaling.data_max_, X.max(axis=0), rtol=0, atol=0)
     assert rows.data.dtype == torch.float32
     expected = torch.as_tensor(X - X.mean(axis=0), dtype=torch.float32)
     torch.testing.assert_close(rows.data, expected, rtol=0, atol=0)
 
 
-def test_prepare_rows_reads_a_memmap_lazily(tmp_path):
+def test_load_rows_keeps_a_fitted_scaling():
+    # A later partial_fit call: standardized by the statistics of the first.
+    X = np.arange(12.0).reshape(4, 3)
+    scaling = Scaling("center").fit(X)
+    rows = load_rows(X + 1.0, scaling, CPU)
+    assert_allclose(scaling.mean_, X.mean(axis=0), rtol=0, atol=0)
+    expected = torch.as_tensor(X + 1.0 - X.mean(axis=0), dtype=torch.float32)
+    torch.testing.assert_close(rows.data, expected, rtol=0, atol=0)
+
+
+def test_load_rows_reads_a_memmap_lazily(tmp_path):
     X = np.lib.format.open_memmap(
         tmp_path / "x.npy", mode="w+", dtype=np.float64, shape=(6, 2)
     )
     X[:] = np.arange(12.0).reshape(6, 2)
-    scaling = Scaling(None).fit(X)
-    rows = prepare_rows(X, scaling, torch.device("cpu"))
+    rows = load_rows(X, Scaling(None), CPU)
     assert isinstance(rows.data, LazyRows)
     torch.testing.assert_close(
         rows.take(torch.tensor([4, 1])), torch.tensor([[8.0, 9.0], [2.0, 3.0]])
     )  # in the order asked for (read sorted, for the disk)
 
 
+def _unit(n=10, p=3):
+    return np.random.RandomState(0).uniform(size=(n, p))
+
+
+@pytest.mark.parametrize("fitted", [False, True])
+@pytest.mark.parametrize(
+    "X, scaling, options, match",
+    [
+        (_unit(1), "global", {}, "n_samples=1 is too few to fit AutoencoderT"),
+        (
+            _unit(2),
+            "global",
+            {"validation_fraction": 0.1},
+            r"n_samples=2 is too few for early_stopping=True with "
+            r"validation_fraction=0.1: 1 validation and 1 training rows",
+        ),
+        (
+            _unit() * 3 - 1,
+            None,
+            {"unit_interval": True},
+            r"loss='bce' needs X in \[0, 1\]; X has values from -0.9.* to 1.9",
+        ),
+        (
+            _unit() * 1e30,
+            "center",
+            {},
+            r"X has values up to \d.*e\+29 after scaling; .* below 1e\+18",
+        ),
+        (
+            np.where(_unit() > 0.9, np.nan, _unit()),
+            "global",
+            {},
+            "Input X contains NaN",
+        ),
+        (np.where(_unit() > 0.9, np.inf, _unit()), "global", {}, "X contains infinity"),
+    ],
+)
+def test_load_rows_refusals(X, scaling, options, match, fitted):
+    # ``fitted``: a later partial_fit call, with statistics from earlier rows.
+    scaling = Scaling(scaling)
+    if fitted:
+        scaling.fit(_unit())
+    with pytest.raises(ValueError, match=match):
+        load_rows(X, scaling, CPU, estimator_name="AutoencoderTransformer", **options)
+
+
+def test_load_rows_accepts_what_it_does_not_refuse():
+    # The edges of each refusal: 2 training rows, [0, 1] itself, 1e17.
+    load_rows(_unit(3), Scaling(None), CPU, validation_fraction=0.1)
+    edges = np.array([[0.0, 1.0], [1.0, 0.0]])
+    load_rows(edges, Scaling(None), CPU, unit_interval=True)
+    load_rows(_unit() * 1e17, Scaling(None), CPU)
+
+
+def _lazy(X, source, path):
+    if source == "sparse":
+        return as_sparse(sp.csr_matrix(X))
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=X.dtype, shape=X.shape)
+    out[:] = X
+    return out
+
+
+@pytest.mark.parametrize("source", ["memmap", "sparse"])
+def test_float32_overflow_is_refused_for_lazy_sources_too(tmp_path, source):
+    # Lazy rows are standardized batch by batch in training, never whole:
+    # the range found in the scaling's pass decides before training starts.
+    X = _lazy(_unit(20, 4) * 1e30, source, tmp_path / "huge.npy")
+    with pytest.raises(ValueError, match=r"X has values up to 9.*e\+29 after scaling"):
+        load_rows(X, Scaling(None), CPU)
+    X = _lazy(_unit(20, 4) * 1e17, source, tmp_path / "large.npy")
+    assert isinstance(load_rows(X, Scaling(None), CPU).data, LazyRows)
+
+
 def test_read_only_input_reaches_torch_writable(monkeypatch):
     # A DataFrame's values under pandas' copy-on-write are read-only, and
     # torch warns when it wraps a read-only array (once per process).
-    from skae import _data
-
     wrapped, from_numpy = [], torch.from_numpy
 
     def checked(array):
         wrapped.append(array.flags.writeable)
         return from_numpy(array)
 
-    monkeypatch.setattr(_data.torch, "from_numpy", checked)
+    monkeypatch.setattr(data_rows.torch, "from_numpy", checked)
     X = np.random.RandomState(0).normal(size=(50, 4))
     X.setflags(write=False)
     AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=2).fit(X)

@@ -229,6 +229,10 @@ def test_float64_copy_is_built_on_the_float64_device(monkeypatch):
 
     ae = _fast().fit(_data())
     monkeypatch.setattr(_inference, "float64_device", lambda d: torch.device("meta"))
-    module64 = _inference.Float64Copies().get(ae.net_.module_)
+    module64 = _inference.float64_module(ae.net_.module_)
     assert {p.device.type for p in module64.parameters()} == {"meta"}
     assert {p.dtype for p in module64.parameters()} == {torch.float64}
+    # A copy: the fitted module stays where and what it was.
+    assert {(p.device.type, p.dtype) for p in ae.net_.module_.parameters()} == {
+        ("cpu", torch.float32)
+    }

@@ -1,5 +1,6 @@
 """AutoencoderTransformer: the sklearn face (fit, transform, scores, output)."""
 
+import re
 import warnings
 
 import numpy as np
@@ -238,11 +239,11 @@ def test_early_stopping_validates_and_restores_best_weights(digits):
     ).fit(digits)
     valid = ae.history_[:, "valid_loss"]
     assert len(valid) == ae.n_iter_
-    stopper = dict(ae.net_.callbacks_)["early_stopping"]
+    keeper = dict(ae.net_.callbacks_)["early_stopping"]
     best = int(np.argmin(valid)) + 1
-    assert stopper.best_epoch_ == best < ae.n_iter_
+    assert keeper.best_epoch_ == best < ae.n_iter_
     for name, tensor in ae.net_.module_.state_dict().items():
-        assert torch.equal(tensor, stopper.best_model_weights_[name]), name
+        assert torch.equal(tensor, keeper.best_weights_[name]), name
     # Validation rows are 20 % of 300, training rows the rest.
     assert ae.history_[-1, "valid_batch_count"] == 1
     batches = ae.history_[-1, "batches"]
@@ -276,7 +277,8 @@ def test_partial_fit_initializes_then_adds_one_epoch(digits):
 def test_memmap_is_read_in_batches_not_copied(tmp_path, monkeypatch):
     import tracemalloc
 
-    from skae import _data
+    from skae import _base
+    from skae._data.rows import LazyRows
 
     rng = np.random.RandomState(0)
     path = tmp_path / "X.npy"
@@ -287,9 +289,11 @@ def test_memmap_is_read_in_batches_not_copied(tmp_path, monkeypatch):
     X.flush()
     X = np.load(path, mmap_mode="r")
     prepared = []
-    real = _data.prepare_rows
+    real = _base.load_rows
     monkeypatch.setattr(
-        _data, "prepare_rows", lambda *a: prepared.append(real(*a)) or prepared[-1]
+        _base,
+        "load_rows",
+        lambda *a, **k: prepared.append(real(*a, **k)) or prepared[-1],
     )
     ae = AutoencoderTransformer(3, hidden_layer_sizes=(8,), max_iter=1, random_state=0)
     ae.fit(X[:1000])  # warm-up: first-fit allocations are not the data's
@@ -299,7 +303,7 @@ def test_memmap_is_read_in_batches_not_copied(tmp_path, monkeypatch):
     tracemalloc.stop()
     # The rows are read batch by batch from the file, never held as one tensor
     # (torch's allocations escape tracemalloc, so check the path taken) ...
-    assert isinstance(prepared[-1].data, _data.LazyRows)
+    assert isinstance(prepared[-1].data, LazyRows)
     # ... and the float64 statistics are computed in chunks, not on a copy.
     assert peak < 0.25 * X.nbytes
     assert np.isfinite(ae.transform(X[:100])).all()
@@ -356,11 +360,11 @@ def test_early_stopping_restores_best_weights_when_max_iter_ends_training(digits
         init="auto",  # from PCA's solution, no epoch at this rate beats it
     ).fit(digits)
     assert ae.n_iter_ == 8
-    stopper = dict(ae.net_.callbacks_)["early_stopping"]
-    assert stopper.best_epoch_ == int(np.argmin(ae.history_[:, "valid_loss"])) + 1
-    assert stopper.best_epoch_ < 8
+    keeper = dict(ae.net_.callbacks_)["early_stopping"]
+    assert keeper.best_epoch_ == int(np.argmin(ae.history_[:, "valid_loss"])) + 1
+    assert keeper.best_epoch_ < 8
     for name, tensor in ae.net_.module_.state_dict().items():
-        assert torch.equal(tensor, stopper.best_model_weights_[name]), name
+        assert torch.equal(tensor, keeper.best_weights_[name]), name
 
 
 @pytest.mark.parametrize(
@@ -439,14 +443,11 @@ def test_verbose_log_shows_the_last_epoch_and_why_training_stopped(digits, capsy
     rows = [line.split()[0] for line in out.splitlines() if line[:7].strip().isdigit()]
     assert rows == [str(epoch) for epoch in range(1, ae.n_iter_ + 1)]
     stopping, restoring = out.rstrip().splitlines()[-2:]
-    assert stopping == (
-        "Stopping: valid_loss has not gone below its best minus tol=0.1 for 2 epochs."
-    )
+    assert re.search(r"^Stopping: valid_loss\b.*tol=0\.1\b.*\b2 epochs", stopping)
     best = dict(ae.net_.callbacks_)["early_stopping"].best_epoch_
-    assert restoring == (
-        f"Restoring the weights of epoch {best}."
-        if best
-        else "Keeping the weights training started from: no epoch beat them."
+    assert re.search(
+        rf"^Restoring the weights of epoch {best}\b" if best else r"^Keeping .*started",
+        restoring,
     )
 
 
@@ -459,7 +460,7 @@ def test_verbose_log_reports_restarts(digits, capsys):
     out = capsys.readouterr().out
     assert ae.n_restarts_ >= 1
     assert out.count("Restart ") == ae.n_restarts_
-    assert "Restart 1/3: the training loss was nan at epoch" in out
+    assert re.search(r"^Restart 1/3\b.*\bnan at epoch \d+", out, re.MULTILINE)
 
 
 @pytest.mark.parametrize("how", ["fit", "fit_transform", "pipeline"])
@@ -505,10 +506,12 @@ def test_bce_reconstructs_data_in_unit_range_through_a_sigmoid(digits):
 
 
 def test_fit_reads_x_twice_before_training(digits, monkeypatch):
-    from skae import _data, _scaling, _training
+    from skae import _base
+    from skae._data import rows as _rows
+    from skae._data import scaling as _scaling
 
     rows = {"read": 0, "at_training": None}
-    real_read, real_train = _scaling.read_chunk, _training.train
+    real_read, real_train = _scaling.read_chunk, _base.train
 
     def read(X, index, dtype=None):
         chunk = real_read(X, index, dtype)
@@ -520,8 +523,8 @@ def test_fit_reads_x_twice_before_training(digits, monkeypatch):
         return real_train(*args, **kwargs)
 
     monkeypatch.setattr(_scaling, "read_chunk", read)
-    monkeypatch.setattr(_data, "read_chunk", read)
-    monkeypatch.setattr(_training, "train", train)
+    monkeypatch.setattr(_rows, "read_chunk", read)
+    monkeypatch.setattr(_base, "train", train)
     AutoencoderTransformer(2, **FAST).fit(digits)
     # One pass for the statistics and the NaN check, one to standardize.
     assert rows["at_training"] == 2 * len(digits)
@@ -531,12 +534,12 @@ def test_fit_reads_x_twice_before_training(digits, monkeypatch):
 def test_fit_transform_validates_once_and_equals_fit_then_transform(
     digits, dtype, monkeypatch
 ):
-    from skae import _base
+    from skae import _checks
 
     calls = []
-    real = _base.validate_data
+    real = _checks.validate_data
     monkeypatch.setattr(
-        _base, "validate_data", lambda *a, **k: calls.append(1) or real(*a, **k)
+        _checks, "validate_data", lambda *a, **k: calls.append(1) or real(*a, **k)
     )
     X = digits.astype(dtype)
     ae = AutoencoderTransformer(2, **FAST)

@@ -1,5 +1,6 @@
 """Jacobians and per-feature reconstruction errors of a fitted autoencoder."""
 
+import copy
 import warnings
 
 import numpy as np
@@ -8,9 +9,9 @@ import torch
 from numpy.testing import assert_allclose
 from sklearn.exceptions import NotFittedError
 
-from skae import AutoencoderTransformer, _jacobians
-from skae._inference import Float64Copies
+from skae import AutoencoderTransformer, _inference
 from skae._nn.layers import ACTIVATIONS
+from tests.conftest import run_in_threads
 
 RNG = np.random.RandomState(0)
 #: Features on very different scales: the scaling must be part of the map.
@@ -48,7 +49,7 @@ def _float64_map(est, part):
     ``transform`` runs the float32 network: its rounding (~1e-7) would drown
     differences over steps of 1e-6.
     """
-    module = Float64Copies().get(est.net_.module_)
+    module = copy.deepcopy(est.net_.module_).double().eval()
 
     def f(A):
         with torch.inference_mode():
@@ -130,22 +131,70 @@ def test_batches_give_the_same_jacobians(part):
     X = X_TRAIN if part == "encoder" else est.transform(X_TRAIN)
 
     def run(batch_size):
-        return _jacobians.jacobian(
+        return _inference.jacobian(
             est.net_.module_,
             part,
             X,
             scaling=est._scaling,
             device="cpu",
-            copies=est._float64,
             batch_size=batch_size,
         )
 
     assert_allclose(run(7), run(None), rtol=1e-12, atol=1e-15)
 
 
-def test_batch_rows_bound_the_memory_of_a_batch():
-    assert _jacobians.batch_rows(8, 64) * 8 * 64 <= 2**19
-    assert _jacobians.batch_rows(64, 100_000) == 1  # one row at least
+@pytest.mark.parametrize(
+    "elements, rows", [(3 * 6 * 5, 5), (3 * 6 * 5 + 17, 5), (10, 1)]
+)
+def test_jacobian_batches_hold_about_batch_elements_numbers(
+    monkeypatch, elements, rows
+):
+    # A batch of m rows holds m * n_components * n_features numbers of
+    # Jacobian: at most BATCH_ELEMENTS of them, and one row at least.
+    est = _fit()
+    expected = est.encoder_jacobian(X_TRAIN)
+    sizes, standardizer = [], est._scaling.standardizer
+
+    def counting(dtype, device):
+        standardize = standardizer(dtype, device)
+        return lambda x, out=None: sizes.append(len(x)) or standardize(x, out=out)
+
+    monkeypatch.setattr(est._scaling, "standardizer", counting)
+    monkeypatch.setattr(_inference, "BATCH_ELEMENTS", elements)
+    J = est.encoder_jacobian(X_TRAIN)
+    assert sizes == [rows] * (80 // rows)
+    assert_allclose(J, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_float64_jacobians_follow_weights_changed_in_place():
+    # No float64 copy outlives a call: a change of the fitted weights (here,
+    # in PyTorch after fit) shows in the next call. A linear model's
+    # Jacobians are its weights: doubled with them, exactly.
+    est = _fit(hidden_layer_sizes=(), activation="identity")
+    X = X_TRAIN[:4]
+    Z = est.transform(X)
+    before = est.encoder_jacobian(X), est.decoder_jacobian(Z)
+    with torch.no_grad():
+        for part in (est.encoder_, est.decoder_):
+            for name, weight in part.named_parameters():
+                if name.endswith("weight"):
+                    weight.mul_(2.0)
+    after = est.encoder_jacobian(X), est.decoder_jacobian(Z)
+    for new, old in zip(after, before):
+        assert_allclose(new, 2.0 * old, rtol=1e-15, atol=0)
+
+
+def test_jacobians_from_many_threads_at_once():
+    # Each float64 call makes its own copy of the module: concurrent float64
+    # and float32 calls on one model all give the serial results.
+    est = _fit(activation="tanh")
+    X = X_TRAIN[:16]
+    inputs = {np.float64: X, np.float32: X.astype(np.float32)}
+    expected = {d: est.encoder_jacobian(x) for d, x in inputs.items()}
+    calls = [(d, lambda x=x: est.encoder_jacobian(x)) for d, x in inputs.items()] * 3
+    for dtype, J in run_in_threads(calls, repeat=10):
+        assert np.array_equal(J, expected[dtype])
+    assert next(est.net_.module_.parameters()).dtype == torch.float32
 
 
 def test_jacobian_inputs_are_checked():

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from skae import _format
+from skae import AutoencoderTransformer, _format
+from skae.persistence import ESTIMATORS
 
 
 def test_tuples_round_trip_through_json_values():
@@ -40,23 +41,52 @@ def test_check_keys_names_unknown_and_missing_keys():
         _format.check_keys([1], {"a"}, "part")
 
 
+def _header(version, estimator="AutoencoderTransformer"):
+    return {
+        "format": "skae",
+        "estimator": estimator,
+        "format_version": version,
+        "versions": {"skae": "9.0"},
+    }
+
+
 @pytest.mark.parametrize(
     "version, match",
     [
         ("one", r"format_version='one' is not 'major.minor'"),
-        ("0.9", r"unsupported format_version='0.9'"),
-        ("2.0", r"Upgrade skae"),
+        ("0.9", r"format_version='0.9' was written by a development version"),
+        ("1.1", r"format_version='1.1' was written by a development version"),
+        ("2.0", r"format_version='2.0' \(written by skae 9.0\).*Upgrade skae"),
     ],
 )
-def test_check_format_versions(version, match):
-    doc = {
-        "format": "skae",
-        "estimator": "AutoencoderTransformer",
-        "format_version": version,
-        "versions": {"skae": "9.0"},
-    }
+def test_check_format_refuses_other_versions(version, match):
     with pytest.raises(ValueError, match=match):
-        _format.check_format(doc)
+        _format.check_format(_header(version), ESTIMATORS)
+
+
+@pytest.mark.parametrize(
+    "version, newer", [("1.2", False), ("1.3", False), ("1.4", True), ("1.10", True)]
+)
+def test_check_format_says_whether_a_minor_version_is_newer(version, newer):
+    # A newer minor version loads, its unknown keys ignored with a warning.
+    assert _format.check_format(_header(version), ESTIMATORS) is newer
+
+
+def test_check_format_takes_the_estimators_it_is_given():
+    header = _header("1.3", estimator="VariationalAutoencoderTransformer")
+    assert _format.check_format(header, ESTIMATORS) is False
+    with pytest.raises(ValueError, match=r"estimator='Variational.*\['AutoencoderT"):
+        _format.check_format(header, ["AutoencoderTransformer"])
+
+
+def test_decode_params_refuses_or_records_unknown_parameters():
+    doc = {"n_components": 3, "hidden_layer_sizes": {"__tuple__": [6]}, "zeta": 1}
+    with pytest.raises(ValueError, match=r"unknown parameters \['zeta'\] for Autoenc"):
+        _format.decode_params(doc, AutoencoderTransformer)
+    ignored = []
+    params = _format.decode_params(doc, AutoencoderTransformer, ignored)
+    assert params == {"n_components": 3, "hidden_layer_sizes": (6,)}
+    assert ignored == ["params.zeta"]
 
 
 def test_int_checks():

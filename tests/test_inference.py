@@ -1,18 +1,23 @@
 """Batched inference in input units: the float32 module for every input dtype."""
 
+import copy
+
 import numpy as np
 import pytest
+import scipy.sparse as sp
+import sklearn
 import torch
 from numpy.testing import assert_allclose
 
-from skae._inference import Float64Copies, inference_fn
-from skae._inference import infer as _infer
-from skae._nn.modules import Autoencoder
 from skae._data.scaling import Scaling
+from skae._data.sources import as_sparse
+from skae._inference import infer as _infer
+from skae._inference import inference_fn
+from skae._nn.modules import Autoencoder
 from tests.conftest import run_in_threads
 
 
-def infer(module, part, X, *, mean, scale, batch_size, on_non_finite=None):
+def infer(module, part, X, *, mean, scale, batch_size):
     scaling = Scaling()
     scaling.mean_, scaling.scale_ = np.asarray(mean), np.asarray(scale)
     return _infer(
@@ -21,7 +26,7 @@ def infer(module, part, X, *, mean, scale, batch_size, on_non_finite=None):
         X,
         scaling=scaling,
         device="cpu",
-        on_non_finite=on_non_finite,
+        estimator_name="AutoencoderTransformer",
         batch_size=batch_size,
     )
 
@@ -111,26 +116,24 @@ def test_codes_do_not_depend_on_the_batching_with_many_threads():
 
 def test_inference_fn_runs_float64_without_touching_the_module():
     module = Autoencoder(4, 2, (3,))
-    copies = Float64Copies()
-    fn = inference_fn(module, "encoder", np.float64, copies)
+    fn = inference_fn(module, "encoder", np.float64)
     assert fn(torch.zeros(2, 4, dtype=torch.float64)).dtype == torch.float64
     assert next(module.parameters()).dtype == torch.float32
-    assert inference_fn(module, "encoder", np.float32, copies) is module.encoder
+    assert inference_fn(module, "encoder", np.float32) is module.encoder
     assert not module.training
 
 
-def test_float64_copy_is_made_once_and_follows_the_weights():
+def test_float64_inference_follows_the_weights_changed_in_place():
     module = Autoencoder(4, 2, (3,)).eval()
-    copies = Float64Copies()
-    first = copies.get(module)
-    assert copies.get(module) is first  # no conversion per call
+    x = torch.from_numpy(np.random.RandomState(0).rand(5, 4))
+    before = inference_fn(module, "encoder", np.float64)(x)
     with torch.no_grad():
         module.encoder.out.weight.mul_(2.0)  # e.g. fine-tuned in PyTorch
-    second = copies.get(module)
-    assert second is not first
-    torch.testing.assert_close(
-        second.encoder.out.weight, module.encoder.out.weight.double()
-    )
+    after = inference_fn(module, "encoder", np.float64)(x)
+    with torch.no_grad():
+        expected = copy.deepcopy(module).double().encoder(x)
+    assert not torch.allclose(after, before, rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(after, expected, rtol=0, atol=0)
 
 
 def test_float64_inference_from_many_threads_at_once():
@@ -201,20 +204,21 @@ def test_standardization_far_from_zero_keeps_the_input_precision():
     assert np.abs(Z64 - exact).max() < 1e-6 < reach
 
 
+@pytest.mark.parametrize("source", ["dense", "sparse"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
 @pytest.mark.parametrize("part", ["encoder", "score"])
-def test_non_finite_batches_call_back(part):
-    net, calls = _net(), []
+def test_non_finite_input_is_refused_unless_assume_finite(part, bad, source):
+    net = _net()
     X = np.random.RandomState(0).rand(10, 3)
+    X[9, 0] = bad  # in the last batch
+    if source == "sparse":
+        X = as_sparse(sp.csr_matrix(X))
     kw = dict(mean=np.zeros(3), scale=np.ones(3), batch_size=4)
-    infer(net, part, X, on_non_finite=lambda: calls.append(1), **kw)
-    assert calls == []  # finite rows: never called
-    X[9, 0] = np.nan  # in the last batch
-
-    def raise_error():
-        raise ValueError("not finite")
-
-    with pytest.raises(ValueError, match="not finite"):
-        infer(net, part, X, on_non_finite=raise_error, **kw)
+    with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
+        infer(net, part, X, **kw)
+    with sklearn.config_context(assume_finite=True):
+        out = infer(net, part, X, **kw)
+    assert np.isfinite(out[:8]).all() and not np.isfinite(out[9]).all()
 
 
 def test_values_whose_sum_overflows_are_not_an_error():
@@ -222,7 +226,7 @@ def test_values_whose_sum_overflows_are_not_an_error():
     # only values beyond the range are the overflow error.
     X = np.full((4, 3), 2e38)
     kw = dict(mean=np.zeros(3), scale=np.ones(3), batch_size=None)
-    infer(_net(), "encoder", X, on_non_finite=lambda: None, **kw)
+    infer(_net(), "encoder", X, **kw)
     X[1, 2] = 4e38
     with pytest.raises(ValueError, match="too large for the network"):
-        infer(_net(), "encoder", X, on_non_finite=lambda: None, **kw)
+        infer(_net(), "encoder", X, **kw)

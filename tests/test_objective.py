@@ -11,10 +11,6 @@ from skae._training.objective import TERMS, Objective, Term
 from tests.conftest import FAST
 
 
-def _params(**params):
-    return {**AutoencoderTransformer().get_params(), **params}
-
-
 def _batch(n=20, p=6, seed=0):
     module = Autoencoder(p, 2, (8,), random_state=seed)
     X = torch.rand(n, p, generator=torch.Generator().manual_seed(seed))
@@ -23,7 +19,7 @@ def _batch(n=20, p=6, seed=0):
 
 def test_loss_is_the_reconstruction_plus_weighted_terms():
     module, X, output = _batch()
-    objective = Objective(_params(l1=0.5))
+    objective = Objective(l1=0.5)
     objective.n_train = 100
     loss, values = objective(X, output, module, training=True)
     mse = ((module(X) - X) ** 2).mean()
@@ -35,12 +31,12 @@ def test_loss_is_the_reconstruction_plus_weighted_terms():
     _, validated = objective(X, output, module, training=False)
     assert set(validated) == {"reconstruction"}
     # Without a weight a term is not part of the objective.
-    assert Objective(_params(l1=0.0)).names == ["reconstruction"]
+    assert Objective(l1=0.0).names == ["reconstruction"]
 
 
 def test_gradients_are_those_of_the_formula():
     module, X, output = _batch()
-    objective = Objective(_params(l1=2.0))
+    objective = Objective(l1=2.0)
     objective.n_train = 10
     loss, _ = objective(X, output, module, training=True)
     loss.backward()
@@ -58,9 +54,7 @@ def test_bce_is_computed_from_the_logits():
     module, X, _ = _batch()
     output = module.parts(X)
     output.logits = output.logits * 1e3  # a sigmoid saturates to exactly 0 or 1
-    loss, _ = Objective(_params(loss="bce", scaling=None))(
-        X, output, module, training=True
-    )
+    loss, _ = Objective(loss="bce")(X, output, module, training=True)
     assert torch.isfinite(loss)
     naive = F.binary_cross_entropy(torch.sigmoid(output.logits.double()), X.double())
     expected = F.binary_cross_entropy_with_logits(output.logits.double(), X.double())
@@ -78,7 +72,7 @@ def test_a_new_term_is_one_class_and_one_parameter(monkeypatch):
 
     monkeypatch.setitem(TERMS, CodeEnergy.parameter, CodeEnergy)
     module, X, output = _batch()
-    objective = Objective(_params(code_energy=3.0))
+    objective = Objective(code_energy=3.0)
     assert objective.names == ["reconstruction", "code_energy"]
     loss, values = objective(X, output, module, training=True)
     torch.testing.assert_close(values["code_energy"], 3.0 * output.code.square().mean())
@@ -103,7 +97,7 @@ def test_loss_values_do_not_depend_on_the_thread_count():
     for threads in (1, 2):
         torch.set_num_threads(threads)
         module = Autoencoder(256, 2, (), random_state=0)
-        values.append(Objective(_params(l1=1.0))(x, module.parts(x), module, True)[0])
+        values.append(Objective(l1=1.0)(x, module.parts(x), module, True)[0])
     torch.set_num_threads(1)
     assert torch.equal(*values)
     assert np.isfinite(values[0].item())
@@ -111,7 +105,7 @@ def test_loss_values_do_not_depend_on_the_thread_count():
 
 def test_activity_l1_is_the_mean_row_sum_of_absolute_codes():
     module, X, output = _batch()
-    loss, values = Objective(_params(activity_l1=0.3))(X, output, module, training=True)
+    loss, values = Objective(activity_l1=0.3)(X, output, module, training=True)
     expected = 0.3 * output.code.abs().sum(dim=1).mean()
     torch.testing.assert_close(values["activity_l1"], expected)
     torch.testing.assert_close(loss, values["reconstruction"] + expected)
@@ -139,7 +133,7 @@ def _row_jacobians(encoder, X):
 def test_contractive_is_the_mean_squared_frobenius_norm_of_the_jacobian(layout):
     module = Autoencoder(6, 3, (8, 5), random_state=0, **layout).double()
     X = torch.rand(12, 6, generator=torch.Generator().manual_seed(0)).double()
-    objective = Objective(_params(contractive=0.7))
+    objective = Objective(contractive=0.7)
     assert objective.needs_jacobian
     output = module.parts(X, jacobian=True)
     loss, values = objective(X, output, module, training=True)
@@ -169,7 +163,7 @@ def test_contractive_reads_the_jacobian_at_the_corrupted_input():
     module.random.get(X.device).set_state(state)
     corrupted = module.corrupt(X)
     assert not torch.equal(corrupted, X)
-    _, values = Objective(_params(contractive=1.0))(X, output, module, training=True)
+    _, values = Objective(contractive=1.0)(X, output, module, training=True)
     expected = _row_jacobians(module.encoder, corrupted).square().sum() / 10
     torch.testing.assert_close(values["contractive"], expected, rtol=1e-10, atol=0)
 

@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+import sklearn
 from numpy.testing import assert_allclose
 
-from skae._data.scaling import Scaling, chunks
+from skae._data.scaling import Scaling, scan
+from skae._data.sources import chunks
 
 
 @pytest.fixture
@@ -54,6 +56,38 @@ def test_chunked_statistics_equal_whole_array_statistics():
     scaling = Scaling("standard").fit(X)
     assert_allclose(scaling.mean_, X.mean(axis=0), rtol=1e-12)
     assert_allclose(scaling.scale_, X.std(axis=0), rtol=1e-9)
+    # Each feature's range, from the same pass.
+    assert_allclose(scaling.data_min_, X.min(axis=0), rtol=0, atol=0)
+    assert_allclose(scaling.data_max_, X.max(axis=0), rtol=0, atol=0)
+    low, high = scan(X.astype(np.float32))
+    assert low.dtype == high.dtype == np.float64
+    assert_allclose(low, X.astype(np.float32).min(axis=0), rtol=0, atol=0)
+    assert_allclose(high, X.astype(np.float32).max(axis=0), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("method", ["global", "standard", "center", None])
+def test_peak_is_the_largest_absolute_standardized_value(X, method):
+    scaling = Scaling(method).fit(X)
+    expected = np.abs(scaling.transform(X)).max()
+    peak = scaling.peak(scaling.data_min_, scaling.data_max_)
+    assert peak == pytest.approx(expected, rel=1e-12)
+    # Of rows seen later too (their own range, the fit's statistics), here
+    # farthest below the mean.
+    later = -3.0 * X
+    peak = scaling.peak(*scan(later))
+    assert peak == pytest.approx(np.abs(scaling.transform(later)).max(), rel=1e-12)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_fit_and_scan_refuse_non_finite_values(X, bad):
+    X = X.copy()
+    X[7, 2] = bad
+    for check in (Scaling("global").fit, scan):
+        with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
+            check(X)
+    with sklearn.config_context(assume_finite=True):
+        low, high = scan(X)  # not looked for
+    assert not np.isfinite(high[2] - low[2])
 
 
 def test_huge_values_give_finite_statistics():

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from skae import AutoencoderTransformer, _data, _sources
+from skae import AutoencoderTransformer
+from skae._data import rows as data_rows
+from skae._data import sources
 from skae._data.sources import BlockArray, SparseRows
 
 
@@ -98,8 +100,8 @@ def test_sparse_fit_and_transform_memory_is_a_few_batches():
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Blocks of 16 rows of 6 float32, passes of 80 rows: many of each."""
-    monkeypatch.setattr(_sources, "BLOCK_BYTES", 16 * 6 * 4)
-    monkeypatch.setattr(_data, "MIN_PASS_ELEMENTS", 80 * 6)
+    monkeypatch.setattr(sources, "BLOCK_BYTES", 16 * 6 * 4)
+    monkeypatch.setattr(data_rows, "MIN_PASS_ELEMENTS", 80 * 6)
 
 
 def _data64(n=500, p=6):

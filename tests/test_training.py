@@ -1,7 +1,8 @@
-"""The training driver: stop reasons, restarts, partial_fit semantics."""
+"""The training loop: stop reasons, restarts, partial_fit, the weights kept."""
 
 import math
 import os
+import re
 import signal
 import warnings
 
@@ -11,7 +12,11 @@ import torch
 from skorch.callbacks import Callback, EarlyStopping
 
 from skae import AutoencoderTransformer, TrainingDivergedError
+from skae._data.rows import load_rows
+from skae._data.scaling import Scaling
+from skae._training.loop import Diverged, scheduler
 from skae._training.schedules import SCHEDULES, default_schedule_params
+from skae._training.start import anchor_to_pca, copy_state
 from tests.conftest import FAST, PLAIN
 
 
@@ -94,10 +99,11 @@ def test_a_real_sigint_is_an_interruption_that_keeps_the_best_weights(digits):
     )
     assert est.stop_reason_ == "interrupted" and est.n_iter_ == 3
     assert [m for m in messages if "Training interrupted by user" in m]
-    guard = dict(est.net_.callbacks_)["guard"]
-    assert guard.best_epoch_ == int(np.argmin(est.history_[:, "train_loss"])) + 1 < 3
+    keeper = dict(est.net_.callbacks_)["early_stopping"]
+    assert keeper.lowest_epoch_ == int(np.argmin(est.history_[:, "train_loss"])) + 1
+    assert keeper.lowest_epoch_ < 3
     for name, tensor in est.net_.module_.state_dict().items():
-        assert torch.equal(tensor, guard.best_state_[name]), name
+        assert torch.equal(tensor, keeper.lowest_state_[name]), name
     # The SIGINT handler is the caller's again.
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
@@ -181,7 +187,7 @@ class _Components(Callback):
     """Record the optimizer and scheduler objects each epoch starts with."""
 
     def on_epoch_begin(self, net, **kwargs):
-        self.seen = getattr(self, "seen", []) + [(net.optimizer_, net.lr_scheduler())]
+        self.seen = getattr(self, "seen", []) + [(net.optimizer_, scheduler(net))]
 
 
 def test_restarts_keep_the_optimizer_and_scheduler(low_rank):
@@ -264,10 +270,8 @@ def test_a_ctrl_c_mid_epoch_restores_the_best_weights(digits, early_stopping):
         callbacks=[("user", _SigintAtBatch(epoch=3))],
     )
     assert est.stop_reason_ == "interrupted" and est.n_iter_ == 2
-    if early_stopping:
-        best = dict(est.net_.callbacks_)["early_stopping"].best_model_weights_
-    else:
-        best = dict(est.net_.callbacks_)["guard"].best_state_
+    keeper = dict(est.net_.callbacks_)["early_stopping"]
+    best = keeper.best_weights_ if early_stopping else keeper.lowest_state_
     for name, tensor in est.net_.module_.state_dict().items():
         assert torch.equal(tensor, best[name]), name
 
@@ -291,16 +295,16 @@ def test_training_data_is_released_after_fit(digits, monkeypatch):
     import gc
     import weakref
 
-    from skae import _data
+    from skae import _base
 
-    real, refs = _data.prepare_rows, []
+    real, refs = _base.load_rows, []
 
-    def prepare(*args):
-        rows = real(*args)
+    def load(*args, **kwargs):
+        rows = real(*args, **kwargs)
         refs.append(weakref.ref(rows.data))
         return rows
 
-    monkeypatch.setattr(_data, "prepare_rows", prepare)
+    monkeypatch.setattr(_base, "load_rows", load)
     est = AutoencoderTransformer(2, **FAST, early_stopping=True).fit(digits)
     gc.collect()
     # The fitted model holds no copy of the standardized training rows.
@@ -362,7 +366,205 @@ def test_early_stopping_after_a_restart_restores_the_best_validation_epoch(digit
         ).fit(digits)
     assert est.n_restarts_ == 1 and est.stop_reason_ == "max_iter"
     valid = est.history_[:, "valid_loss"]
-    stopper = dict(est.net_.callbacks_)["early_stopping"]
-    assert stopper.best_epoch_ == int(np.argmin(valid)) + 1
+    keeper = dict(est.net_.callbacks_)["early_stopping"]
+    assert keeper.best_epoch_ == int(np.argmin(valid)) + 1
     for name, tensor in est.net_.module_.state_dict().items():
-        assert torch.equal(tensor, stopper.best_model_weights_[name]), name
+        assert torch.equal(tensor, keeper.best_weights_[name]), name
+
+
+def test_verbose_prints_the_epoch_that_decided_a_stop_before_saying_why(digits, capsys):
+    est, _ = _fit(
+        digits,
+        max_iter=50,
+        tol=10.0,
+        n_iter_no_change=2,
+        early_stopping=False,
+        verbose=1,
+    )
+    assert est.stop_reason_ == "tol" and est.n_iter_ < 50
+    lines = capsys.readouterr().out.splitlines()
+    epochs = [line.split()[0] for line in lines if line[:7].strip().isdigit()]
+    assert epochs == [str(epoch) for epoch in range(1, est.n_iter_ + 1)]
+    last = [str(est.n_iter_)]  # the epoch that decided the stop
+    deciding = next(i for i, line in enumerate(lines) if line.split()[:1] == last)
+    stopping = next(i for i, line in enumerate(lines) if line.startswith("Stopping:"))
+    assert deciding < stopping
+    assert re.search(r"train_loss\b.*tol=10\b.*\b2 epochs", lines[stopping])
+
+
+def test_net_forward_and_predict_reconstruct_standardized_rows(digits):
+    est, _ = _fit(digits, dropout=0.2)  # eval mode: dropout would change them
+    standardized = (digits - est.mean_) / est.scale_
+    expected = (est.inverse_transform(est.transform(digits)) - est.mean_) / est.scale_
+    forward = est.net_.forward(standardized)
+    assert isinstance(forward, torch.Tensor) and forward.shape == digits.shape
+    np.testing.assert_allclose(forward.numpy(), expected, rtol=0, atol=1e-6)
+    predicted = est.net_.predict(standardized)
+    assert isinstance(predicted, np.ndarray) and predicted.shape == digits.shape
+    np.testing.assert_allclose(predicted, expected, rtol=0, atol=1e-6)
+
+
+# ------------------------------------------------------------------ the keeper
+
+
+@pytest.mark.parametrize("init", ["pca", "auto"])
+def test_the_first_batch_scores_the_starting_weights_as_a_rollback_candidate(
+    low_rank, init
+):
+    # PCA's solution is the lowest on this data; random weights are not.
+    est, _ = _fit(low_rank, init=init)
+    keeper = dict(est.net_.callbacks_)["early_stopping"]
+    first_batch = est.history_[0, "batches"][0]["train_loss"]
+    losses = est.history_[:, "train_loss"]
+    assert keeper.lowest_loss_ == min(first_batch, *losses)
+    best = 0 if first_batch < min(losses) else int(np.argmin(losses)) + 1
+    assert keeper.lowest_epoch_ == best
+
+
+def _keeper(X, *, early_stopping=True, **params):
+    """A new net for ``X`` (``FAST``, random weights), its rows and its keeper."""
+    est = AutoencoderTransformer(2, **FAST, early_stopping=early_stopping, **params)
+    cpu = torch.device("cpu")
+    fraction = est.validation_fraction if early_stopping else None
+    rows = load_rows(X, Scaling(est.scaling), cpu, validation_fraction=fraction)
+    net = est._new_net(X.shape[1], 0, cpu, early_stopping).initialize()
+    return net, rows, dict(net.callbacks_)["early_stopping"]
+
+
+def _begin(net, rows, keeper):
+    keeper.begin(net, rows, incremental=False, interrupt={"sigint": False})
+
+
+def _epoch(net, keeper, train_loss, valid_loss=None, batch_loss=None, grad_norm=1.0):
+    """Record an epoch of one batch as skorch does, notifying the keeper."""
+    net.history.new_epoch()
+    net.history.record("epoch", len(net.history))
+    keeper.on_epoch_begin(net)
+    net.history.new_batch()
+    net.history.record_batch(
+        "train_loss", train_loss if batch_loss is None else batch_loss
+    )
+    keeper.on_batch_end(net, training=True)
+    net.history.record("train_loss", train_loss)
+    if valid_loss is not None:
+        net.history.record("valid_loss", valid_loss)
+    net.history.record("grad_norms", {"encoder.0": grad_norm, "decoder.output": 1.0})
+    keeper.on_epoch_end(net)
+
+
+def _nudge(module):
+    """Move every weight, so that each epoch's weights differ."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.01)
+
+
+def _assert_same(state, expected):
+    assert state.keys() == expected.keys()
+    for name, tensor in state.items():
+        assert torch.equal(tensor, expected[name]), name
+
+
+@pytest.mark.parametrize(
+    "epoch",
+    [
+        dict(train_loss=math.nan, batch_loss=math.nan),
+        dict(train_loss=0.5, batch_loss=math.inf),
+        dict(train_loss=math.inf, batch_loss=0.5),
+        dict(train_loss=0.5, grad_norm=math.inf),
+        dict(train_loss=0.5, grad_norm=math.nan),
+    ],
+    ids=["nan-batch", "inf-batch", "inf-epoch", "inf-gradient", "nan-gradient"],
+)
+def test_keeper_signals_a_non_finite_loss_or_gradient_norm(digits, epoch):
+    net, rows, keeper = _keeper(digits, early_stopping=False)
+    _begin(net, rows, keeper)
+    _epoch(net, keeper, 0.5)
+    with pytest.raises(Diverged) as raised:
+        _epoch(net, keeper, **epoch)
+    assert raised.value.epoch == 2
+
+
+def test_keeper_restarts_from_the_weights_of_the_lowest_training_loss(digits):
+    net, rows, keeper = _keeper(digits, early_stopping=False)
+    for p in net.module_.parameters():  # give the optimizer a state to clear
+        p.grad = torch.zeros_like(p)
+    net.optimizer_.step()
+    start = copy_state(net.module_)
+    _begin(net, rows, keeper)
+    # The first batch's loss (0.4) scores the starting weights: epoch 1 does
+    # not beat them ...
+    _nudge(net.module_)
+    _epoch(net, keeper, 0.9, batch_loss=0.4)
+    assert keeper.lowest_epoch_ == 0 and keeper.lowest_loss_ == 0.4
+    _assert_same(keeper.lowest_state_, start)
+    # ... epoch 2 does, epoch 3 does not.
+    _nudge(net.module_)
+    _epoch(net, keeper, 0.3)
+    second = copy_state(net.module_)
+    _nudge(net.module_)
+    _epoch(net, keeper, 0.7)
+    assert keeper.lowest_epoch_ == 2 and keeper.lowest_loss_ == 0.3
+    lr = net.optimizer_.param_groups[0]["lr"]
+    assert keeper.restart(net, 0.1) == (pytest.approx(0.1 * lr, rel=1e-12), 2)
+    _assert_same(net.module_.state_dict(), second)
+    assert not net.optimizer_.state
+    assert [g["lr"] for g in net.optimizer_.param_groups] == pytest.approx(
+        [0.1 * lr] * len(net.optimizer_.param_groups), rel=1e-12
+    )
+    _epoch(net, keeper, 0.35)  # the next epoch records the restart
+    assert net.history[-1, "restart"] == 1 and "restart" not in net.history[-2]
+
+
+def test_keeper_counts_the_starting_weights_with_a_margin_then_stops(digits):
+    net, rows, keeper = _keeper(digits)
+    keeper.margin, keeper.tol, keeper.patience = 0.1, 0.01, 3
+    _begin(net, rows, keeper)
+    # The starting weights are epoch 0, scored by their validation loss.
+    _, valid = net.get_split_datasets(rows)
+    x = torch.cat([X for X, _ in net.get_iterator(valid)])
+    with torch.no_grad():
+        own = (net.module_(x) - x).double().square().mean().item()
+    start = keeper.best_score_
+    assert keeper.best_epoch_ == 0 and start == pytest.approx(own, rel=1e-5)
+    # A trained epoch must go below start * (1 - margin) - tol ...
+    bar = start * 0.9 - 0.01
+    for loss, best in [(0.95 * start, 0), (bar + 1e-3, 0), (bar - 1e-3, 3)]:
+        _epoch(net, keeper, 1.0, valid_loss=loss)
+        assert keeper.best_epoch_ == best
+    assert keeper.misses_ == 0 and keeper.best_score_ == bar - 1e-3
+    # ... and later ones below the best minus tol: after ``patience`` epochs
+    # short of that by a hair, the keeper decides to stop.
+    for _ in range(3):
+        assert not keeper.stopped_
+        _epoch(net, keeper, 1.0, valid_loss=bar - 1e-3 - 0.009)
+    assert keeper.stopped_ and keeper.misses_ == 3 and keeper.best_epoch_ == 3
+    # The epoch after the deciding one stops before it runs.
+    with pytest.raises(KeyboardInterrupt):
+        _epoch(net, keeper, 1.0, valid_loss=0.0)
+    assert len(net.history) == 6
+
+
+def test_keeper_restores_the_best_validation_epoch_and_says_so(digits, capsys):
+    net, rows, keeper = _keeper(digits)
+    net.verbose = 1
+    keeper.patience = 2
+    _begin(net, rows, keeper)
+    start = keeper.best_score_
+    # Epoch 2 holds PCA's solution, which beats the random starting weights
+    # on the validation rows too (the keeper checks that when training ends).
+    _nudge(net.module_)
+    _epoch(net, keeper, 1.0, valid_loss=0.9 * start)
+    anchor_to_pca(net.module_, rows)
+    _epoch(net, keeper, 1.0, valid_loss=0.5 * start)
+    best = copy_state(net.module_)
+    for _ in range(2):
+        _nudge(net.module_)
+        _epoch(net, keeper, 1.0, valid_loss=0.6 * start)
+    assert keeper.stopped_
+    keeper.on_train_end(net, X=rows)
+    _assert_same(net.module_.state_dict(), best)
+    assert keeper.best_epoch_ == 2 and not keeper.kept_start_
+    out = capsys.readouterr().out
+    assert re.search(r"Stopping: valid_loss\b.*\b2 epochs", out)
+    assert re.search(r"Restoring the weights of epoch 2\b", out)

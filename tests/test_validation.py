@@ -725,14 +725,16 @@ def test_bad_callbacks_fail_before_training(callbacks, match):
 
     ae = _fast(callbacks=callbacks)
     with (
-        patch("skae._training.train") as train,
+        patch("skae._base.train") as train,
         pytest.raises(ValueError, match=match),
     ):
         ae.fit(_data())
     train.assert_not_called()
 
 
-@pytest.mark.parametrize("name", ["lr", "guard", "lr_scheduler", "print_log"])
+@pytest.mark.parametrize(
+    "name", ["lr", "penalties", "early_stopping", "lr_scheduler", "print_log"]
+)
 def test_callback_names_of_skae_and_skorch_are_reserved(name):
     from skorch.callbacks import Callback
 
@@ -743,9 +745,9 @@ def test_callback_names_of_skae_and_skorch_are_reserved(name):
 
 
 def test_bce_with_centring_scaling_is_refused_before_training(monkeypatch):
-    from skae import _training
+    from skae import _base
 
-    monkeypatch.setattr(_training, "train", None)  # training must not start
+    monkeypatch.setattr(_base, "train", None)  # training must not start
     X = np.random.RandomState(0).rand(30, 4)
     with pytest.raises(ValueError, match=r"loss='bce'.*scaling='global'.*scaling=None"):
         _fast(loss="bce").fit(X)

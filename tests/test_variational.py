@@ -1,5 +1,6 @@
 """VariationalAutoencoderTransformer: posterior, KL term, sampling, ELBO."""
 
+import copy
 import math
 import warnings
 
@@ -11,9 +12,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skae import VariationalAutoencoderTransformer
-from skae._training.objective import Objective, kl_divergence
-from skae._nn.variational import VariationalAutoencoder
-from tests.conftest import FAST
+from skae._nn.variational import VariationalAutoencoder, kl_divergence
+from skae._training.objective import Objective
+from tests.conftest import FAST, run_in_threads
 from tests.test_determinism import _assert_states_equal, _global_states
 
 
@@ -73,8 +74,7 @@ def test_kl_is_that_of_torch_distributions_weighed_by_beta_over_features():
     module = VariationalAutoencoder(6, 3, (5,), random_state=0).train()
     x = torch.rand(10, 6)
     output = module.parts(x)
-    params = {**VariationalAutoencoderTransformer().get_params(), "beta": 2.0}
-    loss, values = Objective(params)(x, output, module, training=True)
+    loss, values = Objective(beta=2.0)(x, output, module, training=True)
     expected = 2.0 * kl_divergence(output.code, output.log_var).sum(dim=1).mean() / 6
     torch.testing.assert_close(values["kl"], expected)
     torch.testing.assert_close(loss, values["reconstruction"] + expected)
@@ -116,7 +116,7 @@ def test_elbo_of_a_linear_model_matches_its_closed_form():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(100, 4)) @ rng.normal(size=(4, 4)) + 3.0
     est = _fit(X, hidden_layer_sizes=(), activation="identity", max_iter=20)
-    module = est._float64.get(est.net_.module_)
+    module = copy.deepcopy(est.net_.module_).double().eval()
     u = torch.as_tensor((X[:10] - est.mean_) / est.scale_)
     with torch.no_grad():
         mean, log_var = module.posterior(u)
@@ -127,6 +127,32 @@ def test_elbo_of_a_linear_model_matches_its_closed_form():
     closed = -error - 2 * math.log(math.pi) - kl - np.log(est.scale_).sum()
     estimate = est.elbo(X[:10], n_draws=20000, random_state=0)
     assert_allclose(estimate, closed.numpy(), rtol=5e-3)
+
+
+def test_elbo_follows_weights_changed_in_place(digits):
+    # No float64 copy outlives a call: after a change of the fitted weights
+    # (here, in PyTorch after fit) the ELBO is that of the changed model, as
+    # computed by a model that never ran before.
+    vae = _fit(digits)
+    twin = copy.deepcopy(vae)
+    X = digits[:20]
+    before = vae.elbo(X, random_state=0)
+    with torch.no_grad():
+        for module in (vae.net_.module_, twin.net_.module_):
+            module.decoder.out.weight.mul_(2.0)
+    after = vae.elbo(X, random_state=0)
+    assert np.all(np.abs(after - before) > 1e-3 * np.abs(before))
+    np.testing.assert_array_equal(after, twin.elbo(X, random_state=0))
+
+
+def test_elbo_from_many_threads_at_once(vae, digits):
+    # Each call makes its own float64 copy: concurrent calls on one model all
+    # give the serial result.
+    X = digits[:100]
+    expected = vae.elbo(X, random_state=0)
+    calls = [(None, lambda: vae.elbo(X, random_state=0))] * 4
+    for _, elbo in run_in_threads(calls, repeat=5):
+        np.testing.assert_array_equal(elbo, expected)
 
 
 def test_elbo_ranks_outliers_below_training_rows(vae, digits):
