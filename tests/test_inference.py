@@ -216,9 +216,10 @@ def test_non_finite_input_is_refused_unless_assume_finite(part, bad, source):
     kw = dict(mean=np.zeros(3), scale=np.ones(3), batch_size=4)
     with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
         infer(net, part, X, **kw)
-    with sklearn.config_context(assume_finite=True):
+    with sklearn.config_context(assume_finite=True):  # no check, no error
         out = infer(net, part, X, **kw)
-    assert np.isfinite(out[:8]).all() and not np.isfinite(out[9]).all()
+    # The other rows are untouched (what the bad row gives is undefined).
+    assert np.isfinite(out[:8]).all()
 
 
 def test_values_whose_sum_overflows_are_not_an_error():
