@@ -1,8 +1,5 @@
-"""Checks of ``fit`` that parameter constraints cannot express, and of codes.
-
-They combine parameters (batch normalization and ``batch_size``, say) or
-depend on the data (``n_components`` against the number of features).
-"""
+"""Input validation (``check_input``, ``validate_codes``) and the parameter
+checks that constraints cannot express (``check_params``)."""
 
 from numbers import Integral
 

@@ -1,4 +1,4 @@
-"""AutoencoderTransformer's parameters and documentation; methods are in skae._base."""
+"""AutoencoderTransformer: its parameters, constraints and documentation."""
 
 from numbers import Integral, Real
 
@@ -286,5 +286,3 @@ class AutoencoderTransformer(BaseAutoencoder):
         self.accelerator = accelerator
         self.random_state = random_state
         self.verbose = verbose
-
-    # ------------------------------------------------------------------ fit

@@ -12,7 +12,7 @@ from sklearn.utils.validation import assert_all_finite, check_is_fitted
 from . import _devices, _inference, _runtime
 from ._base import BaseAutoencoder
 from ._estimator import AutoencoderTransformer
-from ._nn import variational as _vae_module
+from ._nn import variational
 
 
 class VariationalAutoencoderTransformer(BaseAutoencoder):
@@ -106,7 +106,7 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
         "beta": [Interval(Real, 0, None, closed="left")],
     }
 
-    _module = _vae_module.VariationalAutoencoder
+    _module = variational.VariationalAutoencoder
     #: init="pca" starts a plain model at PCA; a posterior cannot start there.
     _pca_init = False
 
@@ -286,7 +286,7 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
         module = _inference.float64_module(self.net_.module_)
         name = type(self).__name__
         with _runtime.num_threads(self.n_threads):
-            return _vae_module.elbo(
+            return variational.elbo(
                 module,
                 X,
                 scaling=self._scaling,

@@ -41,7 +41,7 @@ _TOP_KEYS = {
     "tensors",
     "sha256",
     "scheduler",
-    "output_config",  # format 1.1
+    "output_config",  # written only when set_output was called
 }
 
 

@@ -432,7 +432,12 @@ def _keeper(X, *, early_stopping=True, **params):
 
 
 def _begin(net, rows, keeper):
+    """Begin a call as ``train`` and skorch do; the start is scored when the
+    first epoch begins, after every callback's ``on_train_begin``."""
     keeper.begin(net, rows, incremental=False, interrupt={"sigint": False})
+    keeper.on_train_begin(net, X=rows)
+    assert keeper.start_ is None
+    keeper.on_epoch_begin(net)
 
 
 def _epoch(net, keeper, train_loss, valid_loss=None, batch_loss=None, grad_norm=1.0):
@@ -568,3 +573,33 @@ def test_keeper_restores_the_best_validation_epoch_and_says_so(digits, capsys):
     out = capsys.readouterr().out
     assert re.search(r"Stopping: valid_loss\b.*\b2 epochs", out)
     assert re.search(r"Restoring the weights of epoch 2\b", out)
+
+
+def test_the_start_is_judged_after_every_callbacks_on_train_begin(digits):
+    # A callback may load weights when training begins (skorch's
+    # LoadInitState does): the start the keeper judges are those weights.
+    net, rows, keeper = _keeper(digits)
+    keeper.begin(net, rows, incremental=False, interrupt={"sigint": False})
+    keeper.on_train_begin(net, X=rows)
+    _nudge(net.module_)  # another callback's on_train_begin
+    loaded = copy_state(net.module_)
+    keeper.on_epoch_begin(net)
+    state, score, _ = keeper.start_
+    _assert_same(state, loaded)
+    _, valid = net.get_split_datasets(rows)
+    x = torch.cat([X for X, _ in net.get_iterator(valid)])
+    with torch.no_grad():
+        own = (net.module_(x) - x).double().square().mean().item()
+    assert score == pytest.approx(own, rel=1e-5)
+
+
+def test_net_trained_directly_starts_each_call_afresh(digits):
+    # net_ is a usable skorch net: each direct call is a call of its own.
+    ae = AutoencoderTransformer(2, **FAST).fit(digits)
+    rows = ((digits - ae.mean_) / ae.scale_).astype(np.float32)
+    keeper = dict(ae.net_.callbacks_)["early_stopping"]
+    for _ in range(2):
+        n = len(ae.net_.history)
+        ae.net_.partial_fit(rows)
+        assert keeper.first_ == n and len(ae.net_.history) > n
+        assert keeper.interrupt is None  # the call's rows and weights released

@@ -1,9 +1,6 @@
 """What training tells the user: every warning, error and progress line, worded here.
 
-The remedies depend on the model's settings (a setting already in use is not
-suggested); :data:`DEFAULT_REMEDIES` are those of an unknown model, for
-:class:`~skae.callbacks.GradientMonitor` used on its own. The user guide's
-training page says the same.
+A remedy already in use is not suggested (see the user guide's training page).
 """
 
 from dataclasses import dataclass
@@ -27,6 +24,20 @@ def suggest(items):
     if len(items) <= 2:
         return f" Try {' or '.join(items)}."
     return f" Try {', '.join(items[:-1])}, or {items[-1]}."
+
+
+def restarted(n):
+    return f"training diverged and was restarted {n} time(s)"
+
+
+def peak_norm(peak):
+    return f"the largest per-layer gradient norm reached {peak:.3g}"
+
+
+def loss_rose(first, last):
+    return (
+        f"the training loss rose from {first:.4g} (epoch 1) to {last:.4g} (last epoch)"
+    )
 
 
 def exploding(what, items):
@@ -103,7 +114,7 @@ def recent_gain(losses, window):
 class Advice:
     """The settings of a model that its training messages depend on.
 
-    None stands for a setting that is not known: its remedy is suggested.
+    A setting left at None is unknown: its remedy is suggested.
     """
 
     learning_rate_init: float = None

@@ -28,7 +28,7 @@ from .._runtime import interrupt_flag
 from ..exceptions import ExplodingGradientWarning, TrainingDivergedError
 from . import advice as words
 from .schedules import scale_rates
-from .start import better, copy_state, row_losses, scaled_error
+from .start import better, copy_state, row_losses, spaced_rows
 
 #: Relative margin by which a trained epoch's validation loss must beat that of
 #: the starting weights: on 12 to 40 validation rows an epoch can look better
@@ -85,10 +85,11 @@ class Keeper(Callback):
         self.margin = margin
 
     def begin(self, net, data, *, incremental, interrupt):
-        """Set up a training call on ``data``; score the starting weights.
+        """Set up a training call on ``data``.
 
         ``incremental`` (``partial_fit``): no validation rows, no stopping, no
-        starting candidate.
+        starting candidate. The start is scored when the first epoch begins,
+        after every callback's ``on_train_begin``.
         """
         self.holdout = not incremental and net.train_split is not None
         self.stops = not incremental
@@ -102,38 +103,42 @@ class Keeper(Callback):
         self.lowest_loss_, self.lowest_epoch_ = None, self.first_
         self.best_epoch_, self.best_score_, self.best_weights_ = 0, None, None
         self.bar_ = math.inf
-        self.start_ = self.valid_rows_ = None
+        self.start_ = self.judged_rows_ = None
         self.error_, self.kept_start_, self.losses_ = None, False, []
-        if self.holdout:
-            # The rows fit_loop validates on: the split is drawn once.
-            _, self.valid_rows_ = net.get_split_datasets(data)
+        self.own_call_ = False
+        # The rows the start and the trained weights are judged on: those
+        # fit_loop validates on (the split is drawn once), or training rows.
         competes = (
             net.criterion_.names == ["reconstruction"]
             and net.module_.corruption is None
         )
-        if not (self.stops and competes):
-            return  # a penalty or noise: the start's error cannot judge
         if self.holdout:
-            losses = row_losses(net, self.valid_rows_)
-            score = float(losses.mean())
+            self.judged_rows_ = net.get_split_datasets(data)[1]
+        elif self.stops:
+            self.judged_rows_ = spaced_rows(data)
+        self.start_pending_ = self.stops and competes
+
+    def _score_start(self, net):
+        state, losses = copy_state(net.module_), row_losses(net, self.judged_rows_)
+        score = float(losses.mean())
+        if self.holdout:
             self.best_score_, self.best_epoch_ = score, self.first_
-            self.best_weights_ = self.lowest_state_
+            self.best_weights_ = state
             self.bar_ = score * (1.0 - self.margin) - self.tol
-        else:
-            losses, score = None, scaled_error(net.module_, data)
-        self.start_ = (self.lowest_state_, score, losses)
+        self.start_ = (state, score, losses)
 
     def end(self):
         """Release what the call held: the rows and the starting weights."""
-        self.valid_rows_ = self.start_ = self.interrupt = None
+        self.judged_rows_ = self.start_ = self.interrupt = None
 
     def on_train_begin(self, net, X=None, **kwargs):
         if self.interrupt is None:  # a call not run by train: net_ used directly
             self.begin(net, X, incremental=True, interrupt={"sigint": False})
+            self.own_call_ = True
 
     def __getstate__(self):
         # Copies of weights and rows are the call's, not the model's.
-        transient = ("lowest_state_", "best_weights_", "start_", "valid_rows_")
+        transient = ("lowest_state_", "best_weights_", "start_", "judged_rows_")
         return {k: None if k in transient else v for k, v in vars(self).items()}
 
     def on_epoch_begin(self, net, **kwargs):
@@ -142,6 +147,9 @@ class Keeper(Callback):
             # PrintLog (always the last callback) print that epoch first.
             del net.history[-1]
             raise KeyboardInterrupt
+        if self.start_pending_:
+            self._score_start(net)
+            self.start_pending_ = False
         if self.restarts_pending_:
             net.history.record("restart", self.restarts_pending_)
             self.restarts_pending_ = 0
@@ -208,7 +216,7 @@ class Keeper(Callback):
             # Weights of a half-run epoch, or the user asked to stop.
             net.module_.load_state_dict(self.best_weights_ or self.lowest_state_)
         if self.stops and not interrupted:
-            self._settle(net, X, say)
+            self._settle(net, say)
         if self.stops:  # what the convergence warning reads
             start = [] if self.start_ is None else [self.start_[1]]
             rows = net.history[self.first_ :]
@@ -216,25 +224,25 @@ class Keeper(Callback):
         if net.parallel is not None:  # every rank the main process's buffers
             with torch.no_grad():
                 net.parallel.broadcast_buffers(net.module_)
+        if self.own_call_:
+            self.end()
 
-    def _settle(self, net, data, say):
+    def _settle(self, net, say):
         """Put the starting weights back if training did not beat them."""
         rows = "validation" if self.holdout else "training"
+        if self.holdout and self.start_ is not None and self.best_epoch_ == self.first_:
+            self.error_, self.kept_start_ = self.start_[1], True
+            return
+        losses = row_losses(net, self.judged_rows_)
+        self.error_ = float(losses.mean())
+        if self.start_ is None:
+            return
         if self.holdout:
-            if self.start_ is not None and self.best_epoch_ == self.first_:
-                self.error_, self.kept_start_ = self.start_[1], True
-                return
-            losses = row_losses(net, self.valid_rows_)
-            if self.start_ is None:
-                self.error_ = float(losses.mean())
-                return
             if better(losses, self.start_[2]):
                 self.error_ = self.best_score_
                 return
-        else:
-            self.error_ = scaled_error(net.module_, data)
-            if self.start_ is None or self.error_ <= self.start_[1]:
-                return
+        elif self.error_ <= self.start_[1]:
+            return
         state, score, _ = self.start_
         net.module_.load_state_dict(state)
         self.best_epoch_, self.best_score_ = self.first_, score

@@ -144,14 +144,11 @@ class GradientMonitor(Callback):
         losses = [row["train_loss"] for row in history if "train_loss" in row]
         peak = float(np.max(norms)) if np.isfinite(norms).all() else math.inf
         if n_restarts:
-            what = f"training diverged and was restarted {n_restarts} time(s)"
+            what = advice.restarted(n_restarts)
         elif peak > self.exploding_norm:
-            what = f"the largest per-layer gradient norm reached {peak:.3g}"
+            what = advice.peak_norm(peak)
         elif len(losses) > 1 and losses[-1] > losses[0] * (1 + rise):
-            what = (
-                f"the training loss rose from {losses[0]:.4g} (epoch 1) to "
-                f"{losses[-1]:.4g} (last epoch)"
-            )
+            what = advice.loss_rose(losses[0], losses[-1])
         else:
             what = None
         remedies = {**advice.DEFAULT_REMEDIES, **(remedies or {})}

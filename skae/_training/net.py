@@ -93,8 +93,8 @@ class AutoencoderNet(NeuralNet):
         """Wrap standardized rows (an array or tensor) as a :class:`Rows` dataset."""
         if isinstance(X, Rows):
             return X
-        X = torch.as_tensor(np.asarray(X), dtype=torch.float32, device=self.device)
-        return Rows(X)
+        X = X if isinstance(X, torch.Tensor) else np.asarray(X)
+        return Rows(torch.as_tensor(X, dtype=torch.float32, device=self.device))
 
     def get_iterator(self, dataset, training=False):
         return BatchIterator(

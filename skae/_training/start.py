@@ -4,8 +4,8 @@ With ``init="pca"`` the model encodes ``z = P (x - m) + f(x)`` and decodes
 ``x_hat = m + P^T z + g(z)``, ``f`` and ``g`` ending at zero;
 :func:`anchor_to_pca` sets ``P`` and ``m`` to PCA of the standardized training
 rows, from a covariance accumulated over the same chunks whatever the source.
-:func:`row_losses`, :func:`scaled_error` and :func:`better` score the start
-against the trained weights; :mod:`skae._training.loop` decides.
+:func:`row_losses` and :func:`better` judge the start against the trained
+weights; :mod:`skae._training.loop` decides.
 """
 
 import math
@@ -17,7 +17,8 @@ from scipy.linalg import blas
 from scipy.special import stdtr
 from sklearn.decomposition import PCA
 
-from .._data.sources import CHUNK_ELEMENTS
+from .._data.rows import Rows
+from .._data.sources import chunks
 from .._devices import float64_device, move
 from .._nn.tying import TiedLinear
 
@@ -57,11 +58,10 @@ def _covariance_pca(rows, n_components):
     ``dsyrk``, ``dsyr``); only the leading eigenvectors are computed.
     """
     n, p = len(rows), rows.data.shape[1]
-    step = max(1, CHUNK_ELEMENTS // max(p, 1))
     total = np.zeros(p)
     gram = np.zeros((p, p), order="F")
-    for start in range(0, n, step):
-        batch = rows.take(torch.arange(start, min(n, start + step)))
+    for piece in chunks(n, p):
+        batch = rows.take(torch.arange(piece.start, min(piece.stop, n)))
         batch = move(batch.detach(), "cpu", torch.float64).numpy()
         total += batch.sum(axis=0)
         # batch.T is Fortran-ordered: gram += batch.T @ batch, no copy.
@@ -123,23 +123,15 @@ def row_losses(net, rows):
     return torch.cat(losses).cpu()
 
 
-def scaled_error(module, data, max_rows=4096):
-    """Mean squared error of at most ``max_rows`` evenly spaced rows, eval mode."""
-    n = len(data.data)
-    positions = torch.arange(0, n, max(1, -(-n // max_rows)))
-    module.eval()
-    total = 0.0
-    # In pieces: a lazy source holds a few batches at a time, never thousands
-    # of densified rows.
-    for piece in positions.split(512):
-        if isinstance(data.data, torch.Tensor):
-            x = data.data[piece.to(data.data.device)]
-        else:
-            x = data.data.take(piece)
-        with torch.inference_mode():
-            error = move(module(x) - x, float64_device(x.device), torch.float64)
-            total += float(error.square().sum())
-    return total / (len(positions) * data.data.shape[1])
+def spaced_rows(data, max_rows=4096):
+    """At most ``max_rows`` evenly spaced rows of ``data``: an estimate, cheap
+    next to an epoch, of the training rows' error without penalties or dropout.
+    """
+    n = len(data)
+    index = torch.arange(0, n, max(1, -(-n // max_rows)))
+    if isinstance(data.data, torch.Tensor):
+        index = index.to(data.data.device)
+    return Rows(data.data, index)
 
 
 def better(trained, start, alpha=ALPHA):
