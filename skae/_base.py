@@ -208,8 +208,8 @@ class BaseAutoencoder(FittedMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimato
             seed = parallel.same_seed(seed)
         return seed
 
-    def _new_net(self, n_features, seed, device, validate, parallel=None):
-        """Build the net of this estimator's parameters (uninitialized)."""
+    def _new_net(self, n_features, seed, device, holdout, parallel=None):
+        """Build the net of the parameters; ``holdout``: with a validation split."""
         return build_net(
             module=self._module,
             module_params=dict(
@@ -237,7 +237,7 @@ class BaseAutoencoder(FittedMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimato
             max_iter=self.max_iter,
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
-            validation_fraction=self.validation_fraction if validate else None,
+            validation_fraction=self.validation_fraction if holdout else None,
             lr_schedule=self.lr_schedule,
             lr_schedule_params=self.lr_schedule_params,
             max_grad_norm=self.max_grad_norm,
