@@ -216,10 +216,5 @@ class Advice:
         )
 
 
-def remedies(**settings):
-    """The remedies for a model of ``settings`` (see :class:`Advice`)."""
-    return Advice(**settings).remedies()
-
-
 #: The remedies for a model whose settings are unknown.
 DEFAULT_REMEDIES = Advice().remedies()
