@@ -18,7 +18,7 @@ For each data set (held-out split ``test_size=0.25, random_state=0``):
   other parameter at its default), with epochs run, stop reason, fit time
   and the warnings raised.
 
-The same search runs with the previous defaults (``init="auto"``,
+The same search runs with the previous defaults (``init="random"``,
 ``early_stopping=False``, ``lr_schedule="constant"``, ``batch_size=256``)
 on ``load_digits`` and the manifold, for comparison (marked "previous").
 
@@ -76,7 +76,7 @@ CASES = [
 
 #: The defaults before the "never worse than PCA" change, for comparison.
 PREVIOUS = {
-    "init": "auto",
+    "init": "random",
     "early_stopping": False,
     "lr_schedule": "constant",
     "batch_size": 256,

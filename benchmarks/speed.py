@@ -297,7 +297,7 @@ def run_skae(
         n_iter_no_change=epochs + 1,
         lr_schedule="constant",
         # The hand loop's model and loop: no PCA anchor, no validation split.
-        init="auto",
+        init="random",
         early_stopping=False,
         n_threads=threads,
         random_state=0,

@@ -4,7 +4,7 @@ Trains :class:`skae.AutoencoderTransformer` on ``load_digits``
 (StandardScaler'd) with 10 hidden sigmoid layers of width 32 per side, in each
 configuration:
 
-* plain (Adam, lr=3e-3, alpha=1, from a random start: ``init="auto"``, no
+* plain (Adam, lr=3e-3, alpha=1, from a random start: ``init="random"``, no
   validation split, constant learning rate, batches of 256),
 * ``residual=True``,
 * ``normalization="batch"``,
@@ -68,7 +68,7 @@ BASE = {
     # batches of 256 (skae's defaults before init="pca"): the remedies are
     # compared on the gradients' own merits (init="pca" would start at PCA
     # and early stopping would keep it).
-    "init": "auto",
+    "init": "random",
     "early_stopping": False,
     "lr_schedule": "constant",
     "batch_size": 256,

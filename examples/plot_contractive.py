@@ -28,7 +28,7 @@ from skae import AutoencoderTransformer
 
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
-params = dict(n_components=2, max_iter=100, random_state=0)
+params = dict(n_components=2, random_state=0)
 models = {
     "plain": AutoencoderTransformer(**params).fit(X_train),
     "contractive=0.1": AutoencoderTransformer(contractive=0.1, **params).fit(X_train),
@@ -39,7 +39,7 @@ models = {
 # ----------------------------------
 # Gaussian noise of 2 pixels (pixel values run from 0 to 16) on every test
 # digit; the mean squared move of its code, over the codes' variance. The
-# contractive model's code moves less, and it reconstructs no worse.
+# contractive model's code moves less, at a slightly higher test error.
 rng = np.random.default_rng(0)
 X_noisy = X_test + 2.0 * rng.normal(size=X_test.shape)
 for name, model in models.items():

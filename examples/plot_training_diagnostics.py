@@ -19,7 +19,7 @@ normalization (``residual=True, normalization="batch"``).
 # first ones. ``fit`` notices, from the recorded gradient norms, and warns
 # with :class:`~skae.VanishingGradientWarning`, naming the remedies.
 #
-# The network starts from random weights (``init="auto"``). From the default
+# The network starts from random weights (``init="random"``). From the default
 # ``init="pca"`` it would start at PCA's solution, which early stopping keeps
 # when training cannot improve on it: the model would be PCA, however hard the
 # network.
@@ -39,7 +39,7 @@ deep = {
     "n_components": 8,
     "hidden_layer_sizes": (32,) * 10,
     "activation": "sigmoid",
-    "init": "auto",
+    "init": "random",
     "max_iter": 60,
     "random_state": 0,
 }

@@ -3,12 +3,12 @@
 Starting at PCA: held-out error per epoch
 ===========================================
 
-With ``init="pca"`` (the default) the autoencoder starts at PCA's solution:
-before its first step it reconstructs exactly as
-:class:`~sklearn.decomposition.PCA` does, and training goes on from there.
-This example follows the held-out reconstruction error epoch by epoch, from
-random weights (``init="auto"``) and from PCA (``init="pca"``), with PCA's
-own error drawn as a line; then shows what ``fit`` returns on data where
+With the default ``init="auto"`` a model with a linear output starts at
+PCA's solution (``init="pca"``): before its first step it reconstructs
+exactly as :class:`~sklearn.decomposition.PCA` does, and training goes on
+from there. This example follows the held-out reconstruction error epoch by
+epoch, from random weights (``init="random"``) and from PCA, with PCA's own
+error drawn as a line; then shows what ``fit`` returns on data where
 training cannot improve on PCA.
 """
 
@@ -57,7 +57,7 @@ X, _ = load_digits(return_X_y=True)
 X_train, X_test = train_test_split(X, test_size=0.25, random_state=0)
 epochs = np.arange(0, 41)  # 0 only for init="pca"
 digits_pca = pca_error(X_train, X_test, 8)
-digits = {init: per_epoch(X_train, X_test, 8, init, 40) for init in ("auto", "pca")}
+digits = {init: per_epoch(X_train, X_test, 8, init, 40) for init in ("random", "pca")}
 for init, errors in digits.items():
     numbers = epochs[-len(errors) :]
     first = next((e for e, v in zip(numbers, errors) if v < 0.99 * digits_pca), None)
@@ -78,7 +78,7 @@ for init, errors in digits.items():
 W, _ = load_wine(return_X_y=True)
 W_train, W_test = train_test_split(W, test_size=0.25, random_state=0)
 wine_pca = pca_error(W_train, W_test, 2)
-wine = {init: per_epoch(W_train, W_test, 2, init, 40) for init in ("auto", "pca")}
+wine = {init: per_epoch(W_train, W_test, 2, init, 40) for init in ("random", "pca")}
 fitted = AutoencoderTransformer(n_components=2, random_state=0).fit(W_train)
 wine_fit = -fitted.score(W_test)
 print(
@@ -102,8 +102,8 @@ panels = [
     (axes[1], "raw load_wine, 2 components", wine, wine_pca, fit_point),
 ]
 for ax, title, curves, level, fit_error in panels:
-    ax.plot(epochs[1:], curves["auto"], marker=".", label='init="auto" (random)')
-    ax.plot(epochs, curves["pca"], marker=".", label='init="pca" (default)')
+    ax.plot(epochs[1:], curves["random"], marker=".", label='init="random"')
+    ax.plot(epochs, curves["pca"], marker=".", label='init="pca" (by default)')
     ax.axhline(level, color="black", linestyle="--", label="PCA")
     if fit_error is not None:
         ran, error = fit_error

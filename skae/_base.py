@@ -22,7 +22,7 @@ from sklearn.base import (
 from sklearn.utils import check_random_state
 
 from . import _devices, _inference, _runtime
-from ._checks import check_input, check_params, hidden_sizes
+from ._checks import check_input, check_params, hidden_sizes, resolve_init
 from ._data.rows import load_rows
 from ._data.scaling import Scaling
 from ._fitted import FittedMixin
@@ -65,7 +65,7 @@ class BaseAutoencoder(FittedMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimato
     """Base class of skae's autoencoder estimators (not for direct use)."""
 
     _module = Autoencoder
-    #: Whether ``init="pca"`` can start this model at PCA's solution.
+    #: Whether this model can start at PCA's solution (``init="pca"``).
     _pca_init = True
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -157,15 +157,21 @@ class BaseAutoencoder(FittedMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimato
                     unit_interval=params["loss"] == "bce",
                     estimator_name=type(self).__name__,
                 )
+                init = self.init_ if resume else resolve_init(self)
                 if resume:  # 3. build, or reuse, and start at PCA
                     net = self.net_
                 else:
                     parallel = data_parallel(self.accelerator)
                     seed = self._seed(parallel)
                     net = self._new_net(
-                        self.n_features_in_, seed, device, self.early_stopping, parallel
+                        self.n_features_in_,
+                        seed,
+                        device,
+                        self.early_stopping,
+                        parallel,
+                        init=init,
                     ).initialize()
-                    if self.init == "pca":
+                    if init == "pca":
                         anchor_to_pca(net.module_, rows, random_state=seed)
                 report = train(  # 4. train
                     net,
@@ -174,9 +180,9 @@ class BaseAutoencoder(FittedMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimato
                     incremental=mode is not Mode.FIT,
                     max_restarts=self.max_restarts,
                     baseline=scaling.baseline_loss_,
-                    advice=self._advice(params),
+                    advice=self._advice(params, init),
                 )
-            self._record(net, scaling, report, mode, params)  # 5. record
+            self._record(net, scaling, report, mode, params, init)  # 5. record
         except BaseException:  # a Ctrl-C outside skorch's loop too
             if saved is not None:
                 rollback(self.net_, saved)
@@ -208,8 +214,11 @@ class BaseAutoencoder(FittedMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimato
             seed = parallel.same_seed(seed)
         return seed
 
-    def _new_net(self, n_features, seed, device, holdout, parallel=None):
-        """Build the net of the parameters; ``holdout``: with a validation split."""
+    def _new_net(self, n_features, seed, device, holdout, parallel=None, *, init):
+        """Build the net of the parameters and the resolved ``init``.
+
+        ``holdout``: with a validation split.
+        """
         return build_net(
             module=self._module,
             module_params=dict(
@@ -223,7 +232,7 @@ class BaseAutoencoder(FittedMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimato
                 normalization=self.normalization,
                 dropout=self.dropout,
                 residual=self.residual,
-                init=self.init,
+                init=init,
                 noise=self.noise,
                 noise_level=self.noise_level,
                 tied_weights=self.tied_weights,
@@ -259,7 +268,7 @@ class BaseAutoencoder(FittedMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimato
         )
 
     @staticmethod
-    def _advice(p):
+    def _advice(p, init):
         """What the messages of a model of parameters ``p`` depend on."""
         return Advice(
             learning_rate_init=p["learning_rate_init"],
@@ -270,13 +279,13 @@ class BaseAutoencoder(FittedMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimato
             normalization=p["normalization"],
             residual=p["residual"],
             activation=p["activation"],
-            init=p["init"],
+            init=init,
             n_layers=len(hidden_sizes(p["hidden_layer_sizes"])),
             tol=p["tol"],
             max_iter=p["max_iter"],
         )
 
-    def _record(self, net, scaling, report, mode, params):
+    def _record(self, net, scaling, report, mode, params, init):
         """Set the fitted attributes after a training call."""
         if mode is not Mode.RESUME:
             # What the net was built with: a later set_params does not
@@ -292,6 +301,7 @@ class BaseAutoencoder(FittedMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimato
             self.net_ = net
             self.history_ = net.history
             self.n_components_ = int(self.n_components)
+            self.init_ = init
             self.n_restarts_ = 0
         self.n_iter_ = len(net.history)
         self.loss_curve_ = [float(row["train_reconstruction"]) for row in net.history]

@@ -25,6 +25,47 @@ def hidden_sizes(value):
     return tuple(int(h) for h in sizes)
 
 
+def pca_start_blocker(est):
+    """Why ``est`` cannot start at PCA's reconstruction, or None if it can.
+
+    The start needs a model whose output is linear in a linear code, with the
+    decoder's output layer free to start at zero. Call after ``check_params``'s
+    parameter checks (``hidden_layer_sizes`` valid).
+    """
+    if not est._pca_init:
+        return "a posterior over the code cannot take (PCA gives it no variance)"
+    if est.loss == "bce":
+        return "loss='bce' (a sigmoid output) cannot produce"
+    if est.output_activation != "identity":
+        return f"output_activation={est.output_activation!r} cannot produce"
+    sizes = hidden_sizes(est.hidden_layer_sizes)
+    if est.tied_weights:
+        # The decoder's output layer is tied to the encoder's first layer and
+        # must start at zero: its input must be zero at the start.
+        if est.residual and sizes and sizes[-1] == est.n_components:
+            return (
+                "tied_weights=True, residual=True and a last hidden layer as wide "
+                f"as the code ({est.n_components}) cannot produce"
+            )
+        if est.activation in ("sigmoid", "logistic"):
+            return (
+                f"tied_weights=True and activation={est.activation!r} (not 0 at 0) "
+                "cannot produce"
+            )
+    return None
+
+
+def resolve_init(est):
+    """The initialization ``fit`` uses: ``init``, with ``"auto"`` resolved.
+
+    ``"auto"`` is ``"pca"`` where :func:`pca_start_blocker` finds nothing in
+    the way, else ``"random"`` (scaled to the activation).
+    """
+    if est.init != "auto":
+        return est.init
+    return "pca" if pca_start_blocker(est) is None else "random"
+
+
 def check_input(estimator, X, reset):
     """``validate_data`` for dense, sparse and out-of-core ``X``, as a source.
 
@@ -61,7 +102,7 @@ def check_params(est):
     """
     if not (isinstance(est.device, str) and est.device == "auto"):
         parse_device(est.device)
-    sizes = hidden_sizes(est.hidden_layer_sizes)
+    hidden_sizes(est.hidden_layer_sizes)  # its ValueError names bad sizes
     if est.n_components > est.n_features_in_:
         raise ValueError(
             f"n_components={est.n_components} must be <= n_features="
@@ -82,40 +123,13 @@ def check_params(est):
                 f"output_activation={est.output_activation!r} cannot be used "
                 "with it. Leave output_activation at its default."
             )
-    if est.init == "pca" and (est.loss == "bce" or est.output_activation != "identity"):
-        what = (
-            "loss='bce' (a sigmoid output)"
-            if est.loss == "bce"
-            else f"output_activation={est.output_activation!r}"
-        )
+    blocker = pca_start_blocker(est)
+    if est.init == "pca" and blocker is not None:
         raise ValueError(
             f"init='pca' starts the model at PCA's linear reconstruction, which "
-            f"{what} cannot produce. Use output_activation='identity' and "
-            "loss='mse' with init='pca', or another init."
-        )
-    if est.init == "pca" and not est._pca_init:
-        raise ValueError(
-            f"init='pca' is not available for {type(est).__name__}: PCA gives "
-            "no posterior variance to start from. Use init='auto'."
-        )
-    identity_skip = est.residual and sizes and sizes[-1] == est.n_components
-    if (
-        est.init == "pca"
-        and est.tied_weights
-        and (identity_skip or est.activation in ("sigmoid", "logistic"))
-    ):
-        what = (
-            "residual=True and a last hidden layer as wide as the code "
-            f"({est.n_components})"
-            if identity_skip
-            else f"activation={est.activation!r}"
-        )
-        raise ValueError(
-            f"tied_weights=True with init='pca' and {what} cannot start at "
-            "PCA's solution: the decoder's output layer is tied to the "
-            "encoder's first layer, and its input is not zero at the start. "
-            "Use init='auto' with this layout, or an activation that is 0 at "
-            "0 (e.g. 'relu', 'tanh') and a last hidden layer of another width."
+            f"{type(est).__name__} with {blocker}. Use init='auto' (the default: "
+            "PCA's start where the model can take it, a random start elsewhere) "
+            "or a random init."
         )
     if est.normalization == "batch" and est.batch_size < 2:
         raise ValueError(

@@ -42,12 +42,14 @@ class AutoencoderTransformer(BaseAutoencoder):
         Normalization of each hidden layer, before its activation.
     dropout : float in [0, 1), default=0.0
         Dropout probability after each hidden activation, in training only.
-    init : {"pca", "auto", "default", "kaiming_uniform", "kaiming_normal", \
-            "xavier_uniform", "xavier_normal", "lecun_normal", "orthogonal"}, \
-            default="pca"
-        Weight initialization: ``"pca"`` starts at PCA's solution (it needs
-        ``loss="mse"`` and ``output_activation="identity"``), the others draw
-        random weights (``"auto"``: suited to ``activation``). See :ref:`pca_start`.
+    init : {"auto", "pca", "random", "default", "kaiming_uniform", \
+            "kaiming_normal", "xavier_uniform", "xavier_normal", "lecun_normal", \
+            "orthogonal"}, default="auto"
+        Weight initialization. ``"auto"`` is ``"pca"`` where the model can
+        start at PCA's reconstruction (``loss="mse"``, a linear output) and
+        ``"random"`` elsewhere; ``init_`` says which. ``"pca"`` starts at PCA's
+        solution (a ValueError where it cannot), the others draw random
+        weights (``"random"``: scaled to ``activation``). See :ref:`pca_start`.
     scaling : {"global", "standard", "center"} or None, default="global"
         How ``X`` is standardized for training: centred and divided by one scale
         (PCA's loss) or per feature, only centred, or not at all. See :ref:`scaling`.
@@ -129,6 +131,9 @@ class AutoencoderTransformer(BaseAutoencoder):
         Names of features seen during ``fit``, when they are all strings.
     mean_, scale_ : ndarray of shape (n_features_in_,)
         Per-feature mean and divisor: the network sees ``(X - mean_) / scale_``.
+    init_ : str
+        The initialization used: ``"pca"`` or a random one (``init`` with
+        ``"auto"`` resolved). See :ref:`pca_start`.
     net_ : skorch.NeuralNet
         The trained net; ``net_.module_`` is the PyTorch autoencoder.
     encoder_, decoder_ : torch.nn.Module
@@ -177,7 +182,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         "residual": ["boolean"],
         "normalization": [StrOptions({"batch", "layer"}), None],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "init": [StrOptions(set(INITS))],
+        "init": [StrOptions({"auto", "pca", *INITS})],
         "scaling": [StrOptions({"global", "standard", "center"}), None],
         "solver": [StrOptions({"adam", "adamw", "sgd", "rmsprop"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -219,7 +224,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         residual=False,
         normalization=None,
         dropout=0.0,
-        init="pca",
+        init="auto",
         scaling="global",
         solver="adam",
         learning_rate_init=3e-3,

@@ -17,8 +17,9 @@ from safetensors.torch import load as load_bytes
 #: (major, minor) of the format written by :func:`skae.save`. A new minor
 #: version only adds optional content: an older reader loads such a file,
 #: ignores what it does not know and warns. A new major version cannot be
-#: read by older skae.
-FORMAT_VERSION = (1, 3)
+#: read by older skae. 2.0: ``init="auto"`` resolves to the PCA start where
+#: it applies (``init_`` records the start); 1.x's ``"auto"`` is ``"random"``.
+FORMAT_VERSION = (2, 0)
 
 #: The oldest format read: 1.2 gave the optimizer its weight-decay group.
 OLDEST_VERSION = (1, 2)
@@ -166,7 +167,7 @@ def check_keys(doc, allowed, where, optional=(), ignored=None):
 
 
 def check_format(doc, estimators):
-    """Check the format fields; return True if its minor version is newer.
+    """Check the format fields; return the file's ``(major, minor)`` version.
 
     A newer minor version is readable: its unknown keys are optional content,
     ignored with a warning. ``estimators``: the names a file may hold.
@@ -202,7 +203,14 @@ def check_format(doc, estimators):
             "version of skae; this skae reads format versions from "
             "{}.{} on. Fit the model again and save it.".format(*OLDEST_VERSION)
         )
-    return (major, minor) > FORMAT_VERSION
+    return major, minor
+
+
+def upgrade_params(params, version):
+    """The parameters of a file of format ``version`` in today's meaning."""
+    if version < (2, 0) and params.get("init") == "auto":
+        params = {**params, "init": "random"}  # 1.x's "auto" was the random start
+    return params
 
 
 def decode_params(doc, cls, ignored=None):

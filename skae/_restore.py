@@ -7,7 +7,9 @@ import numpy as np
 import torch
 
 from . import _devices, _format
+from ._checks import resolve_init
 from ._format import JSON_FILE, TRAINING_FILE, WEIGHTS_FILE
+from ._nn.layers import INITS
 from ._training.loop import STOP_REASONS
 
 _FITTED_KEYS = {
@@ -20,6 +22,7 @@ _FITTED_KEYS = {
     "mean_",
     "scale_",
     "stop_reason_",
+    "init_",
 }
 _NET_KEYS = {"seed", "validate", "device"}
 _OPTIMIZER_KEYS = {"param_groups", "state"}
@@ -34,7 +37,7 @@ def read_fitted(doc, estimator, ignored):
         doc,
         _FITTED_KEYS,
         "fitted",
-        optional={"feature_names_in_"},
+        optional={"feature_names_in_", "init_"},  # 1.x: no init_
         ignored=ignored,
     )
     n_features = _format.positive_int(doc, "n_features_in_")
@@ -52,6 +55,10 @@ def read_fitted(doc, estimator, ignored):
         "loss_curve_": _format.float_list(doc, "loss_curve_"),
         "n_restarts_": _format.non_negative_int(doc, "n_restarts_"),
         "stop_reason_": _format.one_of(doc, "stop_reason_", STOP_REASONS),
+        # 1.x files: init was never "auto" once upgraded, so it is the start.
+        "init_": _format.one_of(doc, "init_", ("pca", *INITS))
+        if "init_" in doc
+        else resolve_init(estimator),
         "mean_": _format.float64_array(doc, "mean_", n_features),
         "scale_": _format.float64_array(doc, "scale_", n_features),
     }
@@ -70,7 +77,7 @@ def read_fitted(doc, estimator, ignored):
     return fitted
 
 
-def rebuild_net(estimator, doc, n_features, ignored):
+def rebuild_net(estimator, doc, n_features, init, ignored):
     """Build and initialize the net as ``fit`` did; the weights come later."""
     doc = _format.check_keys(doc, _NET_KEYS, "net", ignored=ignored)
     seed, validate = doc["seed"], doc["validate"]
@@ -79,7 +86,9 @@ def rebuild_net(estimator, doc, n_features, ignored):
     if not isinstance(validate, bool):
         raise ValueError(f"{JSON_FILE}: net validate must be a bool; got {validate!r}.")
     device = _devices.loading_device(estimator.device)
-    return estimator._new_net(n_features, seed, device, validate).initialize()
+    return estimator._new_net(
+        n_features, seed, device, validate, init=init
+    ).initialize()
 
 
 def load_module(module, weights):

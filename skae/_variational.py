@@ -39,10 +39,11 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
         The network; the posterior's log-variance is a linear head on top of it.
     loss, residual, normalization, dropout : as in AutoencoderTransformer
         ``loss`` also sets the decoder's distribution in :meth:`elbo`.
-    init : {"auto", "default", "kaiming_uniform", "kaiming_normal", \
+    init : {"auto", "random", "default", "kaiming_uniform", "kaiming_normal", \
             "xavier_uniform", "xavier_normal", "lecun_normal", "orthogonal"}, \
             default="auto"
-        As in :class:`AutoencoderTransformer`, without ``"pca"`` (a ValueError).
+        As in :class:`AutoencoderTransformer`; ``"auto"`` is ``"random"`` here
+        (a posterior cannot start at PCA: ``"pca"`` is a ValueError).
     scaling, solver, learning_rate_init, momentum : as in AutoencoderTransformer
         Data scaling and optimizer.
     alpha, l1, activity_l1, contractive : as in AutoencoderTransformer
@@ -70,6 +71,8 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
         Names of features seen during ``fit``, when they are all strings.
     mean_, scale_ : ndarray of shape (n_features_in_,)
         Per-feature mean and divisor: the network sees ``(X - mean_) / scale_``.
+    init_ : str
+        The initialization used (``init`` with ``"auto"`` resolved).
     net_ : skorch.NeuralNet
         The trained net; ``net_.module_`` is the PyTorch module.
     encoder_, decoder_ : torch.nn.Module

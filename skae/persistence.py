@@ -98,6 +98,7 @@ def save(estimator, path):
         "n_iter_": int(estimator.n_iter_),
         "loss_curve_": [float(v) for v in estimator.loss_curve_],
         "n_restarts_": int(estimator.n_restarts_),
+        "init_": str(estimator.init_),
         "stop_reason_": str(estimator.stop_reason_),
         "mean_": [float(v).hex() for v in np.asarray(estimator.mean_, np.float64)],
         "scale_": [float(v).hex() for v in np.asarray(estimator.scale_, np.float64)],
@@ -210,12 +211,14 @@ def load(path):
     path = Path(path)
     doc = _format.read_json(path)
     # Keys a newer minor version added: optional, ignored with a warning.
-    ignored = [] if _format.check_format(doc, ESTIMATORS) else None
+    version = _format.check_format(doc, ESTIMATORS)
+    ignored = [] if version > FORMAT_VERSION else None
     doc = _format.check_keys(
         doc, _TOP_KEYS, JSON_FILE, optional={"output_config"}, ignored=ignored
     )
     cls = ESTIMATORS[doc["estimator"]]
-    estimator = cls(**_format.decode_params(doc["params"], cls, ignored))
+    params = _format.decode_params(doc["params"], cls, ignored)
+    estimator = cls(**_format.upgrade_params(params, version))
     estimator._validate_params()
     fitted = _restore.read_fitted(doc["fitted"], estimator, ignored)
     tensors = _format.check_keys(
@@ -227,7 +230,9 @@ def load(path):
     weights = _format.read_tensors(path, WEIGHTS_FILE, tensors[WEIGHTS_FILE], sha256)
     training = _format.read_tensors(path, TRAINING_FILE, tensors[TRAINING_FILE], sha256)
 
-    net = _restore.rebuild_net(estimator, doc["net"], fitted["n_features_in_"], ignored)
+    net = _restore.rebuild_net(
+        estimator, doc["net"], fitted["n_features_in_"], fitted["init_"], ignored
+    )
     _restore.load_module(net.module_, weights)
     history = History(_format.read_history(doc["history"], fitted["n_iter_"]))
     # Built as at training's start, before the history it would resume from

@@ -64,4 +64,4 @@ def run_in_threads(calls, repeat):
 #: weights, on every row, at a constant rate. For tests of the training
 #: mechanics that need a run to learn from scratch (gradients that flow from
 #: the first step, restarts, schedules).
-PLAIN = dict(init="auto", early_stopping=False, lr_schedule="constant")
+PLAIN = dict(init="random", early_stopping=False, lr_schedule="constant")

@@ -46,7 +46,7 @@ def _suggested(advice, warning):
         ),
         (
             {"activation": "relu", "init": "default"},
-            {"activation": "relu", "init": "auto"},
+            {"activation": "relu", "init": "random"},
             VANISHING,
             r"init=",
         ),

@@ -1,13 +1,16 @@
 """init="pca": the model starts at PCA's solution and never ends worse than it."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.datasets import load_wine
 from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
 
-from skae import AutoencoderTransformer
+from skae import AutoencoderTransformer, VariationalAutoencoderTransformer
 from skae._checks import check_input
 from skae._data.rows import load_rows
 from skae._data.scaling import Scaling
@@ -120,11 +123,48 @@ def test_memory_mapped_and_sparse_rows_get_the_same_anchor(digits, tmp_path):
 )
 def test_an_output_that_cannot_be_pcas_is_refused(digits, params, what):
     ae = AutoencoderTransformer(2, init="pca", max_iter=1, **params)
-    with pytest.raises(ValueError, match=rf"init='pca'.*{what}.*'identity'"):
+    with pytest.raises(ValueError, match=rf"init='pca'.*{what}.*init='auto'"):
         ae.fit(digits / 16)
     assert not hasattr(ae, "net_")
-    # Another init trains them.
+    # The default trains them from a random start.
     ae.set_params(init="auto").fit(digits / 16)
+    assert ae.init_ == "random" and ae.net_.module_.encoder.pca is None
+
+
+@pytest.mark.parametrize(
+    "cls, params, start",
+    [
+        (AutoencoderTransformer, {}, "pca"),
+        (AutoencoderTransformer, {"tied_weights": True, "residual": True}, "pca"),
+        (AutoencoderTransformer, {"loss": "bce", "scaling": None}, "random"),
+        (AutoencoderTransformer, {"output_activation": "sigmoid"}, "random"),
+        (AutoencoderTransformer, {"output_activation": "tanh"}, "random"),
+        (
+            AutoencoderTransformer,
+            {"tied_weights": True, "activation": "logistic"},
+            "random",
+        ),
+        (
+            AutoencoderTransformer,
+            {"tied_weights": True, "residual": True, "hidden_layer_sizes": (2,)},
+            "random",
+        ),
+        (VariationalAutoencoderTransformer, {}, "random"),
+    ],
+)
+def test_the_default_init_starts_at_pca_where_it_can_and_trains_everywhere(
+    digits, cls, params, start
+):
+    X = digits / 16  # in [0, 1], for loss="bce" too
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = cls(2, hidden_layer_sizes=(8,), max_iter=2, random_state=0)
+        est.set_params(**params).fit(X)
+    assert est.init_ == start
+    assert (est.net_.module_.encoder.pca is not None) == (start == "pca")
+    if start == "pca":  # the start itself: PCA's reconstruction
+        est.set_params(max_iter=1, learning_rate_init=1e-12).fit(X)
+        assert -est.score(X) == pytest.approx(_pca_error(X, X, 2), rel=1e-4)
 
 
 def test_partial_fit_starts_at_the_pca_of_the_first_chunk(digits):
@@ -192,11 +232,12 @@ def test_tied_weights_start_at_pca_and_share_p(wine, params):
     ],
 )
 def test_tied_weights_that_cannot_start_at_pca_are_refused(digits, params, what):
-    ae = AutoencoderTransformer(2, tied_weights=True, max_iter=1, **params)
-    with pytest.raises(ValueError, match=rf"tied_weights=True with init='pca'.*{what}"):
+    ae = AutoencoderTransformer(2, tied_weights=True, max_iter=1, init="pca", **params)
+    with pytest.raises(ValueError, match=rf"init='pca'.*tied_weights=True.*{what}"):
         ae.fit(digits)
     assert not hasattr(ae, "net_")
     ae.set_params(init="auto").fit(digits)  # tied from random weights
+    assert ae.init_ == "random"
 
 
 def test_covariance_anchor_holds_one_square_matrix():

@@ -235,7 +235,7 @@ def test_early_stopping_validates_and_restores_best_weights(digits):
         validation_fraction=0.2,
         learning_rate_init=0.05,
         n_iter_no_change=3,
-        init="auto",  # from PCA's solution, no epoch at this rate beats it
+        init="random",  # not PCA's start: no epoch at this rate beats it
     ).fit(digits)
     valid = ae.history_[:, "valid_loss"]
     assert len(valid) == ae.n_iter_
@@ -357,7 +357,7 @@ def test_early_stopping_restores_best_weights_when_max_iter_ends_training(digits
         early_stopping=True,
         learning_rate_init=0.1,
         n_iter_no_change=50,
-        init="auto",  # from PCA's solution, no epoch at this rate beats it
+        init="random",  # not PCA's start: no epoch at this rate beats it
     ).fit(digits)
     assert ae.n_iter_ == 8
     keeper = dict(ae.net_.callbacks_)["early_stopping"]
@@ -495,7 +495,7 @@ def test_constant_data_fit_without_gradient_warnings():
 
 def test_bce_reconstructs_data_in_unit_range_through_a_sigmoid(digits):
     X = digits / 16.0  # pixels in [0, 1]
-    ae = AutoencoderTransformer(4, **FAST, loss="bce", scaling=None, init="auto")
+    ae = AutoencoderTransformer(4, **FAST, loss="bce", scaling=None, init="random")
     ae.fit(X)
     assert isinstance(ae.decoder_.out_activation, torch.nn.Sigmoid)
     X_hat = ae.inverse_transform(ae.transform(X))

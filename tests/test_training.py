@@ -128,7 +128,7 @@ DIVERGING = dict(
     max_iter=10,
     random_state=0,
     # From random weights on every row (PLAIN, but the schedule varies).
-    init="auto",
+    init="random",
     early_stopping=False,
 )
 
@@ -360,7 +360,7 @@ def test_early_stopping_after_a_restart_restores_the_best_validation_epoch(digit
             2,
             **{**FAST, "max_iter": 6},
             early_stopping=True,
-            init="auto",  # no epoch keeps the starting weights
+            init="random",  # no epoch keeps the starting weights
             n_iter_no_change=50,
             callbacks=[("inf", _InfiniteGradient(epoch=3))],
         ).fit(digits)
@@ -407,7 +407,7 @@ def test_net_forward_and_predict_reconstruct_standardized_rows(digits):
 # ------------------------------------------------------------------ the keeper
 
 
-@pytest.mark.parametrize("init", ["pca", "auto"])
+@pytest.mark.parametrize("init", ["pca", "random"])
 def test_the_first_batch_scores_the_starting_weights_as_a_rollback_candidate(
     low_rank, init
 ):
@@ -422,12 +422,12 @@ def test_the_first_batch_scores_the_starting_weights_as_a_rollback_candidate(
 
 
 def _keeper(X, *, early_stopping=True, **params):
-    """A new net for ``X`` (``FAST``, random weights), its rows and its keeper."""
+    """A new net for ``X`` (``FAST``, PCA layers at zero), its rows and its keeper."""
     est = AutoencoderTransformer(2, **FAST, early_stopping=early_stopping, **params)
     cpu = torch.device("cpu")
     fraction = est.validation_fraction if early_stopping else None
     rows = load_rows(X, Scaling(est.scaling), cpu, validation_fraction=fraction)
-    net = est._new_net(X.shape[1], 0, cpu, early_stopping).initialize()
+    net = est._new_net(X.shape[1], 0, cpu, early_stopping, init="pca").initialize()
     return net, rows, dict(net.callbacks_)["early_stopping"]
 
 

@@ -187,7 +187,7 @@ def test_bad_input_is_refused(vae):
 
 def test_init_pca_is_refused_before_training(digits):
     vae = VariationalAutoencoderTransformer(2, init="pca", max_iter=1)
-    with pytest.raises(ValueError, match="init='pca'.*Variational.*init='auto'"):
+    with pytest.raises(ValueError, match="init='pca'.*Variational.*posterior"):
         vae.fit(digits)
     assert not hasattr(vae, "net_")
 

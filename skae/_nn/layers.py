@@ -17,8 +17,9 @@ ACTIVATIONS = {
     "logistic": nn.Sigmoid,  # scikit-learn's MLP name for the sigmoid
 }
 
+#: The random initializations; ``"random"`` is scaled to the activation.
 INITS = (
-    "auto",
+    "random",
     "default",
     "kaiming_uniform",
     "kaiming_normal",
@@ -26,11 +27,10 @@ INITS = (
     "xavier_normal",
     "lecun_normal",
     "orthogonal",
-    "pca",
 )
 
 
-def _auto_init(activation):
+def _random_init(activation):
     """Return the initialization that keeps activations' scale for ``activation``."""
     if activation in ("relu", "leaky_relu", "elu", "gelu"):
         return "kaiming_uniform"
@@ -56,8 +56,8 @@ def linear(n_in, n_out, *, init, activation, generator=None, bias=True):
 def init_linear(layer, init, activation, generator=None):
     """Initialize ``layer`` from ``generator``; biases zero unless init is "default"."""
     weight, g = layer.weight, generator
-    if init == "auto":
-        init = _auto_init(activation)
+    if init == "random":
+        init = _random_init(activation)
     nonlinearity = "leaky_relu" if activation == "leaky_relu" else "relu"
     with torch.no_grad():
         if init == "default":

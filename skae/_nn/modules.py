@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .layers import (
     ACTIVATIONS,
@@ -35,7 +36,7 @@ class Block(nn.Module):
         normalization=None,
         dropout=0.0,
         residual=False,
-        init="auto",
+        init="random",
         generator=None,
         random=None,
     ):
@@ -89,7 +90,7 @@ class Stack(nn.Module):
         super().__init__()
         anchored = init == "pca"
         if anchored:
-            init = "auto"
+            init = "random"
         self.blocks = nn.ModuleList(
             Block(n_in, n_out, init=init, generator=generator, **block_params)
             for n_in, n_out in zip(sizes[:-2], sizes[1:-1])
@@ -98,7 +99,7 @@ class Stack(nn.Module):
         self.out = linear(
             sizes[-2],
             sizes[-1],
-            init="xavier_uniform" if init == "auto" else init,
+            init="xavier_uniform" if init == "random" else init,
             activation="identity",
             generator=generator,
         )
@@ -117,8 +118,13 @@ class Stack(nn.Module):
 
     def pre_activation(self, x):
         """Return the output layer's value before ``out_activation``."""
-        h = self.out(self.hidden(x))
-        return h if self.pca is None else self.pca(x) + h
+        h = self.hidden(x)
+        if self.pca is None:
+            return self.out(h)
+        # One GEMM adds the hidden path onto the linear one: no pass over a
+        # (rows x outputs) sum, so the PCA start costs next to nothing.
+        skip = F.linear(x, self.pca.weight, self.pca.bias + self.out.bias)
+        return torch.addmm(skip, h, self.out.weight.t())
 
     def forward(self, x):
         return self.out_activation(self.pre_activation(x))
@@ -171,7 +177,7 @@ class Autoencoder(nn.Module):
         normalization=None,
         dropout=0.0,
         residual=False,
-        init="auto",
+        init="random",
         noise=None,
         noise_level=0.0,
         tied_weights=False,

@@ -154,8 +154,8 @@ class Advice:
             vanishing.append("normalization='batch'")
         if self.activation is None or self.activation in SATURATING:
             vanishing.append("a non-saturating activation such as 'relu' or 'gelu'")
-        elif self.init not in ("auto", "pca"):  # "pca" starts as "auto"
-            vanishing.append("init='auto' (scaled to the activation)")
+        elif self.init not in ("random", "pca"):  # "pca" starts as "random"
+            vanishing.append("init='random' (scaled to the activation)")
         if self.n_layers is None or self.n_layers > 1:
             vanishing.append("fewer layers")
         return {
