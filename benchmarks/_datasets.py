@@ -30,12 +30,40 @@ def make_low_rank(n_samples=500, n_features=10, seed=0):
     )
 
 
+def make_roll(n_samples, n_features=128, seed=0):
+    """A float32 swiss roll (2-D) lifted into ``n_features`` by random sines.
+
+    ``X = sin(S W + b) + 0.05 * noise``, ``S`` the standardized 3-D swiss roll
+    of :func:`~sklearn.datasets.make_swiss_roll`, ``W`` Gaussian: a manifold
+    no setting of skae was chosen on.
+    """
+    S, _ = datasets.make_swiss_roll(n_samples, noise=0.05, random_state=seed)
+    S = (S - S.mean(axis=0)) / S.std(axis=0)
+    rng = np.random.default_rng(seed + 100)
+    W = rng.standard_normal((3, n_features))
+    b = rng.uniform(0, 2 * np.pi, n_features)
+    X = np.sin(S @ W + b) + 0.05 * rng.standard_normal((n_samples, n_features))
+    return X.astype(np.float32)
+
+
 def load(name, manifold_rows=20_000):
-    """Return ``(X, y)``; ``y`` is None for generated data without labels."""
+    """Return ``(X, y)``; ``y`` is None for generated data without labels.
+
+    ``"manifold"`` is speed.py's 256-feature set (float64); the sets named
+    ``*_f32`` are float32 and have 20,000 training rows, drawn with other
+    seeds: no setting of skae was chosen on them.
+    """
     if name == "manifold":
         from speed import make_manifold  # the 256-feature set of speed.py
 
         return make_manifold(manifold_rows), None
+    if name == "manifold_f32":
+        from speed import make_manifold
+
+        rows = manifold_rows * 4 // 3  # 3/4 of them train
+        return make_manifold(rows, seed=1).astype(np.float32), None
+    if name == "roll_f32":
+        return make_roll(manifold_rows * 4 // 3), None
     if name == "low_rank":
         return make_low_rank(), None
     X, y = BUNDLED[name](return_X_y=True)

@@ -52,20 +52,22 @@ def pca_of_rows(rows, n_components, random_state):
 
 
 def _covariance_pca(rows, n_components):
-    """PCA from the covariance matrix, accumulated batch by batch.
+    """PCA from the covariance matrix, accumulated chunk by chunk.
 
-    Memory beyond a chunk is one square matrix, updated in place (BLAS
-    ``dsyrk``, ``dsyr``); only the leading eigenvectors are computed.
+    Each chunk's Gram matrix is float32 (BLAS ``ssyrk``, twice as fast as
+    float64: the rows are float32, and centred by the scaling); the sum over
+    chunks is float64. Memory beyond a chunk is one and a half square
+    matrices; only the leading eigenvectors are computed.
     """
     n, p = len(rows), rows.data.shape[1]
     total = np.zeros(p)
     gram = np.zeros((p, p), order="F")
     for piece in chunks(n, p):
         batch = rows.take(torch.arange(piece.start, min(piece.stop, n)))
-        batch = move(batch.detach(), "cpu", torch.float64).numpy()
-        total += batch.sum(axis=0)
-        # batch.T is Fortran-ordered: gram += batch.T @ batch, no copy.
-        gram = blas.dsyrk(1.0, batch.T, beta=1.0, c=gram, overwrite_c=True)
+        batch = move(batch.detach(), "cpu", torch.float32).numpy()
+        total += batch.sum(axis=0, dtype=np.float64)
+        # batch.T is Fortran-ordered: batch.T @ batch (upper triangle), no copy.
+        gram += blas.ssyrk(1.0, batch.T)
     mean = total / n
     gram = blas.dsyr(-float(n), mean, a=gram, overwrite_a=True)
     _, vectors = linalg.eigh(
