@@ -6,42 +6,67 @@ import threading
 
 import torch
 
+# Besides each thread's count, torch keeps a process-wide one, which every
+# ``torch.set_num_threads`` sets and a thread takes when it first reads its
+# count or runs a parallel op (even if it has set its own). Blocks change that
+# count and put it back under this lock only, so outside the lock it is what it
+# was before any block.
 _threads_lock = threading.Lock()
-_threads_depth = 0
-_threads_saved = None
+
+
+def _set_own_threads(n):
+    """Give the calling thread ``n`` torch threads, and no other thread.
+
+    A fresh thread reads the process-wide count before and puts it back after;
+    returns that count.
+    """
+    default, read, written = [], threading.Event(), threading.Event()
+
+    def keep():
+        default.append(torch.get_num_threads())  # its first read: the count
+        read.set()
+        written.wait()
+        torch.set_num_threads(default[0])
+
+    keeper = threading.Thread(target=keep)
+    keeper.start()
+    read.wait()
+    try:
+        torch.set_num_threads(n)
+    finally:
+        written.set()
+        keeper.join()
+    return default[0]
 
 
 @contextlib.contextmanager
 def num_threads(n):
     """Use ``n`` torch intra-op threads in the calling thread inside the block.
 
-    None leaves torch's setting alone. ``torch.set_num_threads`` also sets the
-    count new threads start with, so the last of overlapping blocks restores
-    that to its value when the first entered.
+    None leaves torch's setting alone. Other threads, including those started
+    during or after the block, keep torch's count, also when blocks in several
+    threads overlap.
     """
-    global _threads_depth, _threads_saved
     if n is None:
         yield
         return
-    before = torch.get_num_threads()
     with _threads_lock:
-        if _threads_depth == 0:
-            _threads_saved = before
-        _threads_depth += 1
-    torch.set_num_threads(n)
+        # A thread's first torch call takes the process-wide count, which only
+        # under the lock is sure to be the one from before any block.
+        before = torch.get_num_threads()
+    if n == before:  # nothing to change, no thread to start
+        yield
+        return
+    with _threads_lock:
+        default = _set_own_threads(n)
     try:
         yield
     finally:
         with _threads_lock:
-            _threads_depth -= 1
-            last, saved = _threads_depth == 0, _threads_saved
-            torch.set_num_threads(before)
-            if last and before != saved:
-                # This thread inherited a transient count: reset new threads'
-                # default from a helper thread, leaving this thread's own alone.
-                helper = threading.Thread(target=torch.set_num_threads, args=(saved,))
-                helper.start()
-                helper.join()
+            if before == default:
+                torch.set_num_threads(before)  # both counts back at once
+            else:
+                _set_own_threads(before)
 
 
 @contextlib.contextmanager

@@ -35,11 +35,11 @@ def low_rank():
 FAST = dict(hidden_layer_sizes=(8,), max_iter=3, batch_size=64, random_state=0)
 
 
-def run_in_threads(calls, repeat):
+def run_in_threads(calls, repeat, timeout=None):
     """Run each ``(key, fn)`` of ``calls`` ``repeat`` times, all in threads at once.
 
     Returns the ``(key, fn())`` results; re-raises the first error a thread
-    met.
+    met. Waits ``timeout`` seconds at most for each thread.
     """
     errors, results = [], []
 
@@ -54,9 +54,10 @@ def run_in_threads(calls, repeat):
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(timeout)
     if errors:
         raise errors[0]
+    assert not any(thread.is_alive() for thread in threads), "a thread is still running"
     return results
 
 

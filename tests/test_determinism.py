@@ -292,6 +292,70 @@ def test_concurrent_fits_equal_serial_fits_and_leave_threads_alone():
     assert seen == [before]
 
 
+class _Pause(Callback):
+    """Calls ``wait`` at every epoch's start."""
+
+    def __init__(self, wait):
+        self.wait = wait
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.wait()
+
+
+@pytest.mark.parametrize("method", ["fit", "transform"])
+def test_overlapping_calls_in_threads_leave_the_thread_count(method):
+    # With n_threads=1, a second thread's call starts inside the first's and
+    # ends after it, then that thread calls once more, alone: the calling
+    # thread and threads started afterwards still have 2 threads.
+    X = _data(200, 30)
+    models = [_fast(hidden_layer_sizes=(8,), n_threads=1) for _ in range(2)]
+    first_in, second_in, first_done = (threading.Event() for _ in range(3))
+
+    def first_waits():
+        first_in.set()
+        second_in.wait(10)
+
+    def second_waits():
+        second_in.set()
+        first_done.wait(10)
+
+    for model, wait in zip(models, (first_waits, second_waits), strict=True):
+        if method == "fit":
+            model.set_params(callbacks=[("pause", _Pause(wait))])
+        else:
+            model.fit(X).net_.module_.encoder.register_forward_pre_hook(
+                lambda module, args, wait=wait: wait()
+            )
+
+    def call(model):
+        if method == "fit":
+            model.fit(X).transform(X)
+        else:
+            model.transform(X)
+            model.transform(X)
+
+    def first():
+        try:
+            call(models[0])
+        finally:
+            first_done.set()
+
+    def second():
+        first_in.wait(10)  # this thread first uses torch inside the first call
+        call(models[1])
+
+    def caller():
+        # Like a script's main thread: it set the count but has not read it
+        # since, so torch gives it the count new threads start with.
+        torch.set_num_threads(2)
+        run_in_threads([(0, first), (1, second)], repeat=1, timeout=60)
+        [(_, later)] = run_in_threads([(0, torch.get_num_threads)], repeat=1)
+        return torch.get_num_threads(), later
+
+    [(_, counts)] = run_in_threads([(0, caller)], repeat=1, timeout=90)
+    assert counts == (2, 2)  # the caller's, a later thread's
+
+
 def test_concurrent_transforms_of_one_model():
     X = load_digits().data
     ae = _fast().fit(X[:300])

@@ -28,10 +28,11 @@ def test_num_threads_restores_the_setting():
         assert torch.get_num_threads() == before
 
 
-def test_overlapping_blocks_restore_the_count_of_new_threads():
-    # The count new threads start with is what it was before the first block,
-    # even when a thread started inside a block (inheriting its count) is the
-    # last one to leave.
+def test_blocks_in_other_threads_leave_every_count_alone():
+    # A thread started while another's block is open starts with torch's
+    # count, and neither its overlapping block (left last) nor a later one of
+    # its own, run alone, changes the count of the calling thread or of
+    # threads started afterwards.
     torch.set_num_threads(2)
     entered, release, left = threading.Event(), threading.Event(), threading.Event()
     seen = {}
@@ -47,6 +48,8 @@ def test_overlapping_blocks_restore_the_count_of_new_threads():
         with num_threads(1):
             release.set()
             left.wait(10)  # the second block leaves last
+        with num_threads(1):
+            seen["inside"] = torch.get_num_threads()
         seen["end"] = torch.get_num_threads()
 
     a = threading.Thread(target=first)
@@ -56,8 +59,20 @@ def test_overlapping_blocks_restore_the_count_of_new_threads():
     b.start()
     a.join(10)
     b.join(10)
-    assert seen["start"] == 1 == seen["end"]  # its own count, as it found it
     assert torch.get_num_threads() == 2
+    assert _in_new_thread(torch.get_num_threads) == 2
+    assert seen == {"start": 2, "inside": 1, "end": 2}
+
+
+def test_a_thread_with_a_count_of_its_own_gets_it_back():
+    # This thread has 3 threads, threads started now 2: a block changes
+    # neither for the others and puts back both.
+    torch.set_num_threads(3)
+    _in_new_thread(lambda: torch.set_num_threads(2))
+    with num_threads(1):
+        assert torch.get_num_threads() == 1
+        assert _in_new_thread(torch.get_num_threads) == 2
+    assert torch.get_num_threads() == 3
     assert _in_new_thread(torch.get_num_threads) == 2
 
 
