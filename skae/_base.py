@@ -227,6 +227,7 @@ class BaseAutoencoder(FittedMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimato
                 noise=self.noise,
                 noise_level=self.noise_level,
                 tied_weights=self.tied_weights,
+                **self._code_params(),
             ),
             objective_params=self._objective_params(),
             solver=self.solver,
@@ -248,6 +249,10 @@ class BaseAutoencoder(FittedMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimato
             device=device,
             parallel=parallel,
         )
+
+    def _code_params(self):
+        """The module's settings of the code beyond the shared ones."""
+        return {}
 
     def _objective_params(self):
         """The training objective's loss and term weights."""

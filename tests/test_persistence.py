@@ -716,6 +716,8 @@ def test_a_format_1_3_file_loads_and_trains_on_exactly(tmp_path, name, key):
         warnings.simplefilter("error")  # an older file loads silently
         ae = load(tmp_path / "model")
     assert np.array_equal(ae.transform(X[:50]), expected[f"{key}codes"])
+    # Written before n_nonzero_coefs: a dense, linear code.
+    assert isinstance(ae.encoder_.out_activation, torch.nn.Identity)
     saved = json.loads((tmp_path / "model" / JSON_FILE).read_text())
     assert ae.loss_curve_ == saved["fitted"]["loss_curve_"]
     n_iter = ae.n_iter_

@@ -17,6 +17,7 @@ from .layers import (
     LayerNorm,
     Linear,
     RandomSource,
+    TopK,
     linear,
 )
 from .noise import Corruption
@@ -175,6 +176,7 @@ class Autoencoder(nn.Module):
         noise=None,
         noise_level=0.0,
         tied_weights=False,
+        n_nonzero_coefs=None,
         random_state=None,
     ):
         super().__init__()
@@ -201,6 +203,8 @@ class Autoencoder(nn.Module):
             out_activation="identity",
             **params,
         )
+        if n_nonzero_coefs is not None:  # a k-sparse code
+            self.encoder.out_activation = TopK(n_nonzero_coefs)
         self.decoder = Stack(
             [n_components, *hidden[::-1], n_features],
             out_name="output",
