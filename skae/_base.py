@@ -227,7 +227,7 @@ class BaseAutoencoder(FittedMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimato
                 noise=self.noise,
                 noise_level=self.noise_level,
                 tied_weights=self.tied_weights,
-                **self._code_params(),
+                n_nonzero_coefs=getattr(self, "n_nonzero_coefs", None),  # VAE: None
             ),
             objective_params=self._objective_params(),
             solver=self.solver,
@@ -249,10 +249,6 @@ class BaseAutoencoder(FittedMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimato
             device=device,
             parallel=parallel,
         )
-
-    def _code_params(self):
-        """The module's settings of the code beyond the shared ones."""
-        return {}
 
     def _objective_params(self):
         """The training objective's loss and term weights."""

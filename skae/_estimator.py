@@ -293,6 +293,3 @@ class AutoencoderTransformer(BaseAutoencoder):
         self.accelerator = accelerator
         self.random_state = random_state
         self.verbose = verbose
-
-    def _code_params(self):
-        return {"n_nonzero_coefs": self.n_nonzero_coefs}

@@ -143,9 +143,6 @@ class TopK(nn.Module):
         kth = z.abs().topk(self.k, dim=1).values[:, -1:]
         return z * (z.abs() >= kth)
 
-    def extra_repr(self):
-        return f"k={self.k}"
-
 
 class Dropout(nn.Module):
     """Dropout whose masks come from a :class:`RandomSource`, not the global RNG."""
