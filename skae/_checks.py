@@ -109,6 +109,13 @@ def check_params(est):
             f"{est.n_features_in_}: the code cannot be wider than the input. "
             "Choose a smaller n_components."
         )
+    k = getattr(est, "n_nonzero_coefs", None)  # the VAE's code is dense
+    if k is not None and k > est.n_components:
+        raise ValueError(
+            f"n_nonzero_coefs={k} must be <= n_components={est.n_components}: "
+            "a row's code has n_components entries. Choose a smaller "
+            "n_nonzero_coefs, or None for a dense code."
+        )
     if est.loss == "bce":
         if est.scaling is not None:
             raise ValueError(

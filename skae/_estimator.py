@@ -65,8 +65,12 @@ class AutoencoderTransformer(BaseAutoencoder):
     l1 : float, default=0.0
         Strength of the L1 penalty on the weight matrices, divided as ``alpha``.
     activity_l1 : float, default=0.0
-        Strength of the L1 penalty on the code, for sparse codes. See
-        :ref:`family_sparse`.
+        Strength of the L1 penalty on the code: it shrinks the code, but a
+        linear code gets no exact zeros. See :ref:`family_sparse`.
+    n_nonzero_coefs : int, default=None
+        Keep each row's ``n_nonzero_coefs`` code entries of largest magnitude
+        and set the others to exactly 0 (a k-sparse autoencoder); None keeps
+        a dense, linear code. See :ref:`family_sparse`.
     contractive : float, default=0.0
         Strength of the penalty on the encoder's Jacobian. See
         :ref:`family_contractive`.
@@ -190,6 +194,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l1": [Interval(Real, 0, None, closed="left")],
         "activity_l1": [Interval(Real, 0, None, closed="left")],
+        "n_nonzero_coefs": [Interval(Integral, 1, None, closed="left"), None],
         "contractive": [Interval(Real, 0, None, closed="left")],
         "noise": [StrOptions(set(NOISES)), None],
         "noise_level": [Interval(Real, 0, None, closed="neither")],
@@ -232,6 +237,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         alpha=1.0,
         l1=0.0,
         activity_l1=0.0,
+        n_nonzero_coefs=None,
         contractive=0.0,
         noise=None,
         noise_level=0.1,
@@ -270,6 +276,7 @@ class AutoencoderTransformer(BaseAutoencoder):
         self.alpha = alpha
         self.l1 = l1
         self.activity_l1 = activity_l1
+        self.n_nonzero_coefs = n_nonzero_coefs
         self.contractive = contractive
         self.noise = noise
         self.noise_level = noise_level

@@ -108,6 +108,7 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
         **AutoencoderTransformer._parameter_constraints,
         "beta": [Interval(Real, 0, None, closed="left")],
     }
+    del _parameter_constraints["n_nonzero_coefs"]  # a posterior's code is dense
 
     _module = variational.VariationalAutoencoder
     #: init="pca" starts a plain model at PCA; a posterior cannot start there.

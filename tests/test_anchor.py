@@ -91,6 +91,23 @@ def test_module_is_pca_before_any_step(digits):
     np.testing.assert_allclose(x_hat.numpy(), expected, atol=1e-5)
 
 
+def test_a_k_sparse_code_starts_at_pca_with_each_rows_largest_coordinates(digits):
+    # PCA's coordinates are orthonormal: dropping a row's smallest ones is
+    # the best k-entry reconstruction PCA's components give.
+    X = digits.astype(np.float32)
+    ae = _untrained(X, 5, np.float32, n_nonzero_coefs=2, hidden_layer_sizes=(16,))
+    pca = PCA(5).fit(digits)
+    coords = pca.transform(digits)
+    kept = np.argsort(-np.abs(coords), axis=1)[:, :2]
+    sparse = np.zeros_like(coords)
+    np.put_along_axis(sparse, kept, np.take_along_axis(coords, kept, 1), axis=1)
+    Z = ae.transform(X).astype(np.float64) * ae.scale_[0]
+    np.testing.assert_allclose(Z, sparse, rtol=1e-4, atol=2e-3)
+    X_hat = ae.inverse_transform(ae.transform(X))
+    expected = pca.inverse_transform(sparse)
+    np.testing.assert_allclose(X_hat, expected, rtol=1e-4, atol=2e-3)
+
+
 def test_memory_mapped_and_sparse_rows_get_the_same_anchor(digits, tmp_path):
     X = np.lib.format.open_memmap(
         tmp_path / "X.npy", mode="w+", dtype=np.float64, shape=digits.shape

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from skae._nn.layers import ACTIVATIONS, BatchNorm1d, Dropout, LayerNorm
+from skae._nn.layers import ACTIVATIONS, BatchNorm1d, Dropout, LayerNorm, TopK
 from skae._nn.modules import Autoencoder, Block, layer_parameter_groups
 
 
@@ -42,6 +42,30 @@ def test_every_activation_builds_and_runs(activation):
     ae = Autoencoder(5, 2, (4,), activation=activation)
     assert isinstance(ae.encoder.blocks[0].activation, ACTIVATIONS[activation])
     assert torch.isfinite(ae(torch.randn(3, 5))).all()
+
+
+def test_top_k_keeps_each_rows_largest_magnitudes_and_their_gradients():
+    z = torch.tensor([[0.5, -3.0, 1.0, 2.0], [4.0, 0.1, -0.2, 0.3]], requires_grad=True)
+    out = TopK(2)(z)
+    expected = torch.tensor([[0.0, -3.0, 0.0, 2.0], [4.0, 0.0, 0.0, 0.3]])
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    out.sum().backward()
+    torch.testing.assert_close(z.grad, (expected != 0).float(), rtol=0, atol=0)
+
+
+def test_the_code_is_k_sparse_only_with_n_nonzero_coefs():
+    x = torch.randn(16, 6, generator=torch.Generator().manual_seed(0))
+    dense = Autoencoder(6, 4, (8,), random_state=0)
+    sparse = Autoencoder(6, 4, (8,), n_nonzero_coefs=1, random_state=0)
+    assert isinstance(dense.encoder.out_activation, nn.Identity)
+    with torch.no_grad():
+        z, z_sparse = dense.encoder(x), sparse.encoder(x)
+    # The same weights; each row keeps its largest-magnitude entry, signed.
+    rows = torch.arange(len(x))
+    top = z.abs().argmax(dim=1)
+    assert torch.equal((z_sparse != 0).sum(dim=1), torch.ones(len(x), dtype=int))
+    torch.testing.assert_close(z_sparse[rows, top], z[rows, top], rtol=0, atol=0)
+    assert (z_sparse < 0).any()
 
 
 def test_deep_stack_of_20_layers_runs_and_backpropagates():

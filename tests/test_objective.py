@@ -186,6 +186,17 @@ def test_activity_l1_makes_codes_sparse(digits):
     assert near_zero(sparse) > near_zero(plain) + 0.3
 
 
+def test_only_n_nonzero_coefs_gives_exact_zeros(digits):
+    # A linear code under activity_l1 shrinks but keeps no entry at exactly 0.
+    plain = _fit_quietly(digits).transform(digits)
+    shrunk = _fit_quietly(digits, activity_l1=1.0).transform(digits)
+    sparse = _fit_quietly(digits, n_nonzero_coefs=1).transform(digits)
+    assert not (plain == 0).any() and not (shrunk == 0).any()
+    assert (plain < 0).any()
+    assert np.array_equal((sparse != 0).sum(axis=1), np.ones(len(digits)))
+    assert (sparse < 0).any() and (sparse > 0).any()  # signed: no dead sign
+
+
 def test_contractive_shrinks_the_encoder_jacobian(digits):
     def mean_norm(est):
         return np.mean(np.sum(est.encoder_jacobian(digits) ** 2, axis=(1, 2)))

@@ -717,6 +717,8 @@ def test_a_format_1_3_file_loads_and_trains_on_exactly(tmp_path, name, key):
         warnings.simplefilter("error")  # an older file loads silently
         ae = load(tmp_path / "model")
     _assert_codes_equal(ae.transform(X[:50]), expected[f"{key}codes"])
+    # Written before n_nonzero_coefs: a dense, linear code.
+    assert isinstance(ae.encoder_.out_activation, torch.nn.Identity)
     saved = json.loads((tmp_path / "model" / JSON_FILE).read_text())
     # 1.x's init="auto" was the random start, which 2.0 calls "random".
     start = {"pca": "pca", "auto": "random"}[saved["params"]["init"]]

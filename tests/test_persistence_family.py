@@ -46,6 +46,7 @@ CASES = [
     (AutoencoderTransformer, {"noise": "gaussian", "noise_level": 0.3}),
     (AutoencoderTransformer, {"noise": "mask", "noise_level": 0.2, "dropout": 0.1}),
     (AutoencoderTransformer, {"activity_l1": 0.5, "contractive": 0.1}),
+    (AutoencoderTransformer, {"n_nonzero_coefs": 1, "activity_l1": 0.1}),
     (
         AutoencoderTransformer,
         {"tied_weights": True, "residual": True, "normalization": "batch"},
@@ -73,6 +74,8 @@ def test_round_trip_is_bit_identical(case, dtype, tmp_path):
     loaded = load(tmp_path)
     assert type(loaded) is cls
     assert loaded.get_params() == est.get_params()
+    if params.get("n_nonzero_coefs"):  # the code stays k-sparse
+        assert ((loaded.transform(X) != 0).sum(axis=1) == 1).all()
     for a, b in zip(_outputs(est, X), _outputs(loaded, X), strict=True):
         assert a.dtype == b.dtype and np.array_equal(a, b)
     state, loaded_state = (

@@ -29,6 +29,7 @@ def _fast(**params):
         ({"noise": "mask", "noise_level": 0.0}, r"'noise_level' parameter .*\(0"),
         ({"noise_level": -0.1}, r"'noise_level' parameter"),
         ({"tied_weights": "yes"}, r"'tied_weights' parameter .* 'bool'.*Got 'yes'"),
+        ({"n_nonzero_coefs": 0}, r"'n_nonzero_coefs' parameter .* range \[1, inf\)"),
     ],
 )
 def test_constraints_name_the_parameter_and_its_range(params, match):
@@ -51,10 +52,19 @@ def test_contractive_with_batch_normalization_is_refused():
     _fast(contractive=0.1, normalization="layer").fit(X)
 
 
+def test_n_nonzero_coefs_cannot_exceed_the_code_width():
+    with pytest.raises(
+        ValueError, match=r"n_nonzero_coefs=3 must be <= n_components=2.*None"
+    ):
+        _fast(n_nonzero_coefs=3).fit(X)
+    _fast(n_nonzero_coefs=2).fit(X)
+
+
 @pytest.mark.parametrize(
     "params",
     [
         {"noise": "mask", "noise_level": 3.0},
+        {"n_nonzero_coefs": 3},
         {"contractive": 1.0, "normalization": "batch"},
         {"activity_l1": -1.0},
     ],

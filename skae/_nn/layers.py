@@ -132,6 +132,18 @@ class RandomSource:
                 self.generator = None
 
 
+class TopK(nn.Module):
+    """Keep each row's ``k`` entries of largest magnitude; zero the others."""
+
+    def __init__(self, k):
+        super().__init__()
+        self.k = k
+
+    def forward(self, z):
+        kth = z.abs().topk(self.k, dim=1).values[:, -1:]
+        return z * (z.abs() >= kth)
+
+
 class Dropout(nn.Module):
     """Dropout whose masks come from a :class:`RandomSource`, not the global RNG."""
 

@@ -18,6 +18,7 @@ from .layers import (
     LayerNorm,
     Linear,
     RandomSource,
+    TopK,
     linear,
 )
 from .noise import Corruption
@@ -181,6 +182,7 @@ class Autoencoder(nn.Module):
         noise=None,
         noise_level=0.0,
         tied_weights=False,
+        n_nonzero_coefs=None,
         random_state=None,
     ):
         super().__init__()
@@ -207,6 +209,8 @@ class Autoencoder(nn.Module):
             out_activation="identity",
             **params,
         )
+        if n_nonzero_coefs is not None:  # a k-sparse code
+            self.encoder.out_activation = TopK(n_nonzero_coefs)
         self.decoder = Stack(
             [n_components, *hidden[::-1], n_features],
             out_name="output",
