@@ -112,15 +112,17 @@ def copy_state(module):
 
 def row_losses(net, rows):
     """Each row's reconstruction loss (mean over features), float64, eval mode."""
-    module, losses = net.module_, []
+    module, losses, done = net.module_, torch.empty(len(rows), dtype=torch.float64), 0
     reconstruction = net.criterion_.terms[0][0]
     module.eval()
     with torch.no_grad():
         for X, _ in net.get_iterator(rows, training=False):
             values = reconstruction.values(X, module.parts(X))
             host = float64_device(values.device)  # MPS has no float64
-            losses.append(move(values, host, torch.float64).mean(dim=1))
-    return torch.cat(losses).cpu()
+            batch = move(values, host, torch.float64).mean(dim=1)
+            losses[done : done + len(batch)] = batch
+            done += len(batch)
+    return losses
 
 
 def spaced_rows(data, max_rows=4096):
