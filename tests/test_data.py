@@ -10,6 +10,7 @@ from skae import AutoencoderTransformer
 from skae._data import rows as data_rows
 from skae._data.rows import (
     BatchIterator,
+    BlockShuffle,
     HoldoutSplit,
     LazyRows,
     Rows,
@@ -223,3 +224,23 @@ def test_split_and_shuffle_hold_four_bytes_per_row_and_the_same_order():
     ((batch, _),) = list(batches)
     shuffle = torch.randperm(900, generator=torch.Generator().manual_seed(1))
     assert torch.equal(batch, rows.data[order[100:][shuffle]])
+
+
+def test_block_shuffle_draws_every_position_once_holding_one_group():
+    # Blocks of 15 to 40 positions in groups of at most 50: slices of an
+    # epoch never make it hold more than one group, however long the epoch.
+    edges = np.array([0, 30, 60, 75, 100, 140, 160])
+    order = BlockShuffle(edges, 50, torch.Generator().manual_seed(0))
+    pieces, held = [], []
+    for start in range(0, 160, 24):
+        pieces.append(order[start : min(start + 24, 160)])
+        held.append(len(order.group))
+    drawn = torch.cat(pieces)
+    assert drawn.dtype == torch.int32
+    assert sorted(drawn.tolist()) == list(range(160))
+    assert max(held) <= 50
+    # Each block's positions come within one group's 50 draws of the epoch.
+    at = np.argsort(drawn.numpy())
+    for b in range(len(edges) - 1):
+        span = at[edges[b] : edges[b + 1]]
+        assert span.max() - span.min() < 50

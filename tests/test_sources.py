@@ -101,7 +101,7 @@ def test_sparse_fit_and_transform_memory_is_a_few_batches():
 def small_blocks(monkeypatch):
     """Blocks of 16 rows of 6 float32, passes of 80 rows: many of each."""
     monkeypatch.setattr(sources, "BLOCK_BYTES", 16 * 6 * 4)
-    monkeypatch.setattr(data_rows, "MIN_PASS_ELEMENTS", 80 * 6)
+    monkeypatch.setattr(data_rows, "PASS_ELEMENTS", 80 * 6)
 
 
 def _data64(n=500, p=6):
@@ -183,6 +183,39 @@ def test_out_of_core_is_never_loaded_whole(tmp_path, small_blocks, monkeypatch):
     # batches (7) and the learned-nothing check, then the transform.
     passes = sum(reads) / len(X)
     assert 10 <= passes <= 2 + 7 * 2 + 2
+
+
+def test_large_out_of_core_source_holds_a_pass_whatever_its_rows(
+    tmp_path, small_blocks, monkeypatch
+):
+    # 3 000 rows: more than PASSES passes of 80 rows, so an epoch shuffles
+    # within groups of blocks; a pass holds 80 rows and a batch, not a
+    # twelfth of the rows (250), and each block is still read about PASSES
+    # times an epoch.
+    X = _data64(3000).astype(np.float32)
+    stored = _zarr(tmp_path, X)
+    reads, taken = [], []
+    real_block, real_take = BlockArray._block, data_rows.LazyRows.take
+
+    def block(self, b):
+        if self._cached is None or self._cached[0] != b:
+            reads.append(int(self.starts[b + 1] - self.starts[b]))
+        return real_block(self, b)
+
+    def take(self, rows):
+        taken.append(len(rows))
+        return real_take(self, rows)
+
+    monkeypatch.setattr(BlockArray, "_block", block)
+    monkeypatch.setattr(data_rows.LazyRows, "take", take)
+    monkeypatch.setattr(sources, "CHUNK_ELEMENTS", 80 * 6)  # the PCA's chunks
+    ae = _fast(max_iter=2, early_stopping=True).fit(stored)
+    assert ae.n_iter_ == 2 and np.isfinite(ae.loss_curve_).all()
+    assert max(taken) <= 80 + 32
+    # The scaling and PCA passes, then per epoch the training passes and the
+    # validation rows, read in order; the start judged before and after.
+    passes = sum(reads) / len(X)
+    assert passes <= 2 + 2 * (data_rows.PASSES + 2) + 2
 
 
 def test_out_of_core_integer_source_gives_float64(tmp_path):

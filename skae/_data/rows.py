@@ -1,6 +1,9 @@
 """The rows the net reads: datasets, mini-batches and the validation split.
 
-Batches hold the same rows whether preloaded or read by :class:`LazyRows`.
+Batches hold the same rows whether preloaded or read by :class:`LazyRows`,
+except from an out-of-core source of more than :data:`PASSES` passes: there an
+epoch shuffles the rows within groups of blocks (:class:`BlockShuffle`), so
+that memory does not grow with the number of rows.
 """
 
 import math
@@ -12,11 +15,14 @@ from .._devices import float64_device, move
 from .scaling import scan
 from .sources import BlockArray, chunks, is_lazy, pieces, read_chunk
 
-#: Share of an out-of-core source's rows read per pass (the next mini-batches).
-PASS_FRACTION = 1 / 12
+#: Values a pass over an out-of-core source holds (16 MiB of float32): the
+#: rows of the next mini-batches, read from every block that has one.
+PASS_ELEMENTS = 2**22
 
-#: ... but at least this many values (small sources: one pass).
-MIN_PASS_ELEMENTS = 2**22
+#: Passes per epoch up to which an out-of-core source is shuffled as an array
+#: in memory; a larger source is shuffled within groups of blocks of this many
+#: passes. Either way an epoch reads the source about this many times.
+PASSES = 12
 
 #: Largest standardized value accepted for training (float32 squares overflow).
 MAX_TRAINING_VALUE = 1e18
@@ -60,6 +66,27 @@ class Rows(torch.utils.data.Dataset):
     def __getitem__(self, i):
         return self.take(torch.as_tensor([i]))[0]
 
+    @property
+    def grouped(self):
+        """Whether an epoch shuffles within groups of blocks (:class:`BlockShuffle`)."""
+        return getattr(self.data, "group_rows", None) is not None
+
+    def order(self, generator=None):
+        """An epoch's positions, shuffled by ``generator`` (None: in order).
+
+        :meth:`batches` reads them in increasing slices.
+        """
+        n = len(self)
+        if generator is None:
+            return torch.arange(n, dtype=index_dtype(n))
+        if not self.grouped:
+            return torch.randperm(n, generator=generator, dtype=index_dtype(n))
+        # Positions of block b: edges[b] to edges[b + 1] (the index is sorted).
+        edges = self.data.X.starts
+        if self.index is not None:
+            edges = np.searchsorted(self.index.numpy(), edges)
+        return BlockShuffle(edges, self.data.group_rows, generator)
+
     def batches(self, order, bounds):
         """Yield the batch of ``order[start:stop]`` for each pair of ``bounds``."""
         per_pass = None if isinstance(self.data, torch.Tensor) else self.data.pass_rows
@@ -98,12 +125,12 @@ class LazyRows:
         self.device = device
         # Where ``standardize`` computes (the CPU for float64 rows on MPS).
         self.host = device if host is None else host
-        self.pass_rows = None
+        self.pass_rows = self.group_rows = None
         if isinstance(X, BlockArray):
             n, p = X.shape
-            self.pass_rows = max(
-                math.ceil(n * PASS_FRACTION), MIN_PASS_ELEMENTS // max(p, 1)
-            )
+            self.pass_rows = max(1, PASS_ELEMENTS // max(p, 1))
+            if n > PASSES * self.pass_rows:
+                self.group_rows = PASSES * self.pass_rows
 
     def __len__(self):
         return self.X.shape[0]
@@ -160,10 +187,7 @@ class BatchIterator:
 
     def __iter__(self):
         n = len(self.dataset)
-        if self.shuffle:
-            order = torch.randperm(n, generator=self.generator, dtype=index_dtype(n))
-        else:
-            order = torch.arange(n, dtype=index_dtype(n))
+        order = self.dataset.order(self.generator if self.shuffle else None)
         data = self.dataset.data
         if isinstance(data, torch.Tensor):
             order = order.to(data.device)
@@ -178,6 +202,65 @@ class BatchIterator:
         batches = self.dataset.batches(torch.cat(pieces), local)
         for (start, stop), batch in zip(bounds, batches):
             yield batch, stop - start
+
+
+class BlockShuffle:
+    """An epoch's positions, shuffled within groups of blocks, drawn group by group.
+
+    The positions of block ``b`` are ``edges[b]`` to ``edges[b + 1]``. Blocks
+    come in a random order, in groups of at most ``group_rows`` positions (at
+    least one block), each group's positions in a random order. Sliced in
+    increasing ranges, it holds one group's positions, never the epoch's.
+    """
+
+    def __init__(self, edges, group_rows, generator):
+        self.edges = [int(e) for e in edges]
+        self.generator = generator
+        blocks = torch.randperm(len(self.edges) - 1, generator=generator).tolist()
+        self.groups = self._groups(blocks, group_rows)
+        self.group = torch.empty(0, dtype=torch.int32)
+        self.begin = 0  # the epoch's position of group[0]
+
+    def __len__(self):
+        return self.edges[-1]
+
+    def _groups(self, blocks, group_rows):
+        group, size = [], 0
+        for b in blocks:
+            rows = self.edges[b + 1] - self.edges[b]
+            if group and size + rows > group_rows:
+                yield sorted(group)
+                group, size = [], 0
+            group.append(b)
+            size += rows
+        if group:
+            yield sorted(group)
+
+    def _draw(self, blocks):
+        """The positions of ``blocks`` in a random order, drawn in place."""
+        sizes = [self.edges[b + 1] - self.edges[b] for b in blocks]
+        ends = torch.tensor(sizes, dtype=torch.int32).cumsum(0, dtype=torch.int32)
+        # k-th position of the group -> its block's edge + k - rows before it.
+        shift = torch.tensor([self.edges[b] for b in blocks], dtype=torch.int32)
+        shift -= ends - torch.tensor(sizes, dtype=torch.int32)
+        order = torch.randperm(
+            int(ends[-1]), generator=self.generator, dtype=torch.int32
+        )
+        for piece in order.split(2**16):
+            piece += shift[torch.bucketize(piece, ends, out_int32=True, right=True)]
+        return order
+
+    def __getitem__(self, rows):
+        start, stop, parts = rows.start, rows.stop, []
+        while start < stop:
+            end = self.begin + len(self.group)
+            if start >= end:
+                self.group, self.begin = None, end  # freed before the next
+                self.group = self._draw(next(self.groups))
+                continue
+            parts.append(self.group[start - self.begin : min(stop, end) - self.begin])
+            start = min(stop, end)
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 class HoldoutSplit:
@@ -212,6 +295,10 @@ class HoldoutSplit:
         base = dataset.index
         if base is not None:
             valid, train = base[valid], base[train]
+        if dataset.grouped:
+            # Sorted in place: a pass reads only the blocks of its rows.
+            valid.numpy().sort()
+            train.numpy().sort()
         if isinstance(dataset.data, torch.Tensor):
             valid, train = valid.to(dataset.data.device), train.to(dataset.data.device)
         return Rows(dataset.data, train), Rows(dataset.data, valid)

@@ -1,5 +1,7 @@
 """skae's private skorch callbacks: the objective's terms, penalties, clipping."""
 
+import sys
+
 import torch
 from skorch.callbacks import Callback
 
@@ -30,19 +32,20 @@ class ObjectiveTerms(Callback):
 
     def on_batch_end(self, net, training=False, **kwargs):
         terms = net.terms_
+        # Interned keys: one string for all batches, not one per batch.
         if not training:
             # valid_loss is the reconstruction's when it is the only term.
             if len(terms) > 1:
                 for name, value in terms.items():
-                    net.history.record_batch(f"valid_{name}", value.item())
+                    net.history.record_batch(sys.intern(f"valid_{name}"), value.item())
             return
         if len(terms) == 1:
             (name,) = terms
             value = net.history[-1]["batches"][-1]["train_loss"]
-            net.history.record_batch(f"train_{name}", value)
+            net.history.record_batch(sys.intern(f"train_{name}"), value)
             return
         for name, value in terms.items():
-            net.history.record_batch(f"train_{name}", value.item())
+            net.history.record_batch(sys.intern(f"train_{name}"), value.item())
 
 
 class ValueClipping(Callback):

@@ -246,8 +246,9 @@ class Keeper(Callback):
         if self.holdout and self.start_ is not None and self.best_epoch_ == self.first_:
             self.error_, self.kept_start_ = self.start_[1], True
             return
+        self.valid_losses_ = []
         if self.holdout and self.best_losses_:  # from the best epoch's validation
-            losses = torch.cat(self.best_losses_).cpu()
+            losses, self.best_losses_ = torch.cat(self.best_losses_).cpu(), None
         else:
             losses = row_losses(net, self.judged_rows_)
         self.error_ = float(losses.mean())

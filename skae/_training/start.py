@@ -114,12 +114,14 @@ def copy_state(module):
 
 def row_losses(net, rows):
     """Each row's reconstruction loss (mean over features), float64, eval mode."""
-    module, losses = net.module_, []
+    module, losses, done = net.module_, torch.empty(len(rows), dtype=torch.float64), 0
     module.eval()
     with torch.no_grad():
         for X, _ in net.get_iterator(rows, training=False):
-            losses.append(losses_of_rows(net.criterion_, X, module.parts(X)))
-    return torch.cat(losses).cpu()
+            batch = losses_of_rows(net.criterion_, X, module.parts(X))
+            losses[done : done + len(batch)] = batch
+            done += len(batch)
+    return losses
 
 
 def losses_of_rows(criterion, X, output):
