@@ -17,12 +17,11 @@ from safetensors.torch import load as load_bytes
 #: (major, minor) of the format written by :func:`skae.save`. A new minor
 #: version only adds optional content: an older reader loads such a file,
 #: ignores what it does not know and warns. A new major version cannot be
-#: read by older skae. 2.0: ``init="auto"`` resolves to the PCA start where
-#: it applies (``init_`` records the start); 1.x's ``"auto"`` is ``"random"``.
+#: read by older skae.
 FORMAT_VERSION = (2, 0)
 
-#: The oldest format read: 1.2 gave the optimizer its weight-decay group.
-OLDEST_VERSION = (1, 2)
+#: The oldest format read: earlier ones were written while skae was developed.
+OLDEST_VERSION = (2, 0)
 
 JSON_FILE = "skae.json"
 WEIGHTS_FILE = "weights.safetensors"
@@ -204,13 +203,6 @@ def check_format(doc, estimators):
             "{}.{} on. Fit the model again and save it.".format(*OLDEST_VERSION)
         )
     return major, minor
-
-
-def upgrade_params(params, version):
-    """The parameters of a file of format ``version`` in today's meaning."""
-    if version < (2, 0) and params.get("init") == "auto":
-        params = {**params, "init": "random"}  # 1.x's "auto" was the random start
-    return params
 
 
 def decode_params(doc, cls, ignored=None):

@@ -7,7 +7,6 @@ import numpy as np
 import torch
 
 from . import _devices, _format
-from ._checks import resolve_init
 from ._format import JSON_FILE, TRAINING_FILE, WEIGHTS_FILE
 from ._nn.layers import INITS
 from ._training.loop import STOP_REASONS
@@ -37,7 +36,7 @@ def read_fitted(doc, estimator, ignored):
         doc,
         _FITTED_KEYS,
         "fitted",
-        optional={"feature_names_in_", "init_"},  # 1.x: no init_
+        optional={"feature_names_in_"},
         ignored=ignored,
     )
     n_features = _format.positive_int(doc, "n_features_in_")
@@ -55,10 +54,7 @@ def read_fitted(doc, estimator, ignored):
         "loss_curve_": _format.float_list(doc, "loss_curve_"),
         "n_restarts_": _format.non_negative_int(doc, "n_restarts_"),
         "stop_reason_": _format.one_of(doc, "stop_reason_", STOP_REASONS),
-        # 1.x files: init was never "auto" once upgraded, so it is the start.
-        "init_": _format.one_of(doc, "init_", ("pca", *INITS))
-        if "init_" in doc
-        else resolve_init(estimator),
+        "init_": _format.one_of(doc, "init_", ("pca", *INITS)),
         "mean_": _format.float64_array(doc, "mean_", n_features),
         "scale_": _format.float64_array(doc, "scale_", n_features),
     }

@@ -217,8 +217,7 @@ def load(path):
         doc, _TOP_KEYS, JSON_FILE, optional={"output_config"}, ignored=ignored
     )
     cls = ESTIMATORS[doc["estimator"]]
-    params = _format.decode_params(doc["params"], cls, ignored)
-    estimator = cls(**_format.upgrade_params(params, version))
+    estimator = cls(**_format.decode_params(doc["params"], cls, ignored))
     estimator._validate_params()
     fitted = _restore.read_fitted(doc["fitted"], estimator, ignored)
     tensors = _format.check_keys(

@@ -121,10 +121,11 @@ def test_memory_mapped_and_sparse_rows_get_the_same_anchor(digits, tmp_path):
     # Read batch by batch or preloaded, the covariance is summed over the
     # same chunks: the same anchor, bit for bit.
     for name in ("encoder", "decoder"):
-        b = getattr(in_memory.net_.module_, name).pca
+        b = getattr(in_memory.net_.module_, name)
         for model in (mapped, sparse):
-            a = getattr(model.net_.module_, name).pca
-            assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
+            a = getattr(model.net_.module_, name)
+            assert torch.equal(a.pca.weight, b.pca.weight)
+            assert torch.equal(a.out.bias, b.out.bias)  # -P m, or m
     assert -mapped.score(digits) == pytest.approx(
         _pca_error(digits, digits, 4), rel=1e-4
     )

@@ -101,9 +101,10 @@ def test_jacobians_match_central_differences(activation, layout):
 def test_linear_model_jacobians_are_its_weights_over_the_scales():
     est = _fit(hidden_layer_sizes=(), activation="identity")
     encoder, decoder = est.encoder_, est.decoder_
-    # init="pca": each linear map is its PCA layer plus its output layer.
+    # Started at PCA: each linear map is its PCA layer plus its output layer
+    # (the decoder stores P as (n_components, n_features)).
     W_enc = (encoder.out.weight + encoder.pca.weight).detach().double().numpy()
-    W_dec = (decoder.out.weight + decoder.pca.weight).detach().double().numpy()
+    W_dec = (decoder.out.weight + decoder.pca.weight.T).detach().double().numpy()
     X = X_TRAIN[:4]
     assert_allclose(
         est.encoder_jacobian(X), np.broadcast_to(W_enc / est.scale_, (4, 3, 6))

@@ -56,6 +56,7 @@ def _header(version, estimator="AutoencoderTransformer"):
         ("one", r"format_version='one' is not 'major.minor'"),
         ("0.9", r"format_version='0.9' was written by a development version"),
         ("1.1", r"format_version='1.1' was written by a development version"),
+        ("1.3", r"format_version='1.3' was written by a development version"),
         ("3.0", r"format_version='3.0' \(written by skae 9.0\).*Upgrade skae"),
     ],
 )
@@ -65,7 +66,7 @@ def test_check_format_refuses_other_versions(version, match):
 
 
 @pytest.mark.parametrize(
-    "version, newer", [("1.2", False), ("1.3", False), ("2.0", False), ("2.10", True)]
+    "version, newer", [("2.0", False), ("2.1", True), ("2.10", True)]
 )
 def test_check_format_says_whether_a_minor_version_is_newer(version, newer):
     # A newer minor version loads, its unknown keys ignored with a warning.
@@ -75,8 +76,8 @@ def test_check_format_says_whether_a_minor_version_is_newer(version, newer):
 
 
 def test_check_format_takes_the_estimators_it_is_given():
-    header = _header("1.3", estimator="VariationalAutoencoderTransformer")
-    assert _format.check_format(header, ESTIMATORS) == (1, 3)
+    header = _header("2.0", estimator="VariationalAutoencoderTransformer")
+    assert _format.check_format(header, ESTIMATORS) == (2, 0)
     with pytest.raises(ValueError, match=r"estimator='Variational.*\['AutoencoderT"):
         _format.check_format(header, ["AutoencoderTransformer"])
 

@@ -46,6 +46,30 @@ class Linear(nn.Linear):
         pass
 
 
+class InputMajorLinear(nn.Module):
+    """``x @ weight``, no bias, ``weight`` stored ``(in_features, out_features)``.
+
+    For a thin input (a code of a few columns), BLAS computes both gradients in
+    its fast orientation; ``nn.Linear``'s ``(out, in)`` layout costs about 8
+    times more there. With ``source`` (tied weights) ``weight`` is that
+    layer's: no parameter of its own, nor a state-dict entry.
+    """
+
+    def __init__(self, in_features, out_features, source=None):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.__dict__["source"] = source  # not a submodule: it is the encoder's
+        if source is None:
+            self.weight = nn.Parameter(torch.zeros(in_features, out_features))
+
+    def matrix(self):
+        """The ``(in_features, out_features)`` matrix, own or tied."""
+        return self.weight if self.source is None else self.source.weight
+
+    def forward(self, x):
+        return x @ self.matrix()
+
+
 def linear(n_in, n_out, *, init, activation, generator=None, bias=True):
     """Return a :class:`Linear` initialized by :func:`init_linear`."""
     layer = Linear(n_in, n_out, bias=bias)

@@ -15,6 +15,7 @@ from .layers import (
     ACTIVATIONS,
     BatchNorm1d,
     Dropout,
+    InputMajorLinear,
     LayerNorm,
     Linear,
     RandomSource,
@@ -104,10 +105,17 @@ class Stack(nn.Module):
             activation="identity",
             generator=generator,
         )
-        self.pca = Linear(sizes[0], sizes[-1]) if anchored else None
-        for layer in (self.out, self.pca) if anchored else ():
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        self.pca = None
+        if anchored:
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
+            # P is stored (n_components, n_features) in both stacks: the thin
+            # dimension first keeps the skip's gradients on BLAS's fast path.
+            if out_name == "code":  # the encoder: P (x - m)
+                self.pca = Linear(sizes[0], sizes[-1], bias=False)
+                nn.init.zeros_(self.pca.weight)
+            else:  # the decoder: m + P^T z
+                self.pca = InputMajorLinear(sizes[0], sizes[-1])
         self.out_activation = ACTIVATIONS[out_activation]()
         self.out_name = out_name
 
@@ -122,9 +130,13 @@ class Stack(nn.Module):
         h = self.hidden(x)
         if self.pca is None:
             return self.out(h)
-        # One GEMM adds the hidden path onto the linear one: no pass over a
-        # (rows x outputs) sum, so the PCA start costs next to nothing.
-        skip = F.linear(x, self.pca.weight, self.pca.bias + self.out.bias)
+        # The skip carries the output layer's bias (PCA's -P m, or m), and
+        # one GEMM adds the hidden path onto it: no separate sum of
+        # (rows x outputs), no bias of its own, so the PCA start costs little.
+        if isinstance(self.pca, InputMajorLinear):
+            skip = torch.addmm(self.out.bias, x, self.pca.matrix())
+        else:
+            skip = F.linear(x, self.pca.weight, self.out.bias)
         return torch.addmm(skip, h, self.out.weight.t())
 
     def forward(self, x):
@@ -250,7 +262,8 @@ class Autoencoder(nn.Module):
         """Yield ``(name, module)`` per layer, input to output (PCA layers mid-way)."""
         yield from self.encoder.named_layers("encoder")
         for name, stack in (("encoder", self.encoder), ("decoder", self.decoder)):
-            if stack.pca is not None:
+            # A tied decoder's P is the encoder's: no parameter of its own.
+            if stack.pca is not None and any(True for _ in stack.pca.parameters()):
                 yield f"{name}.pca", stack.pca
         yield from self.decoder.named_layers("decoder")
 
@@ -269,7 +282,12 @@ class Autoencoder(nn.Module):
 
     def weights(self):
         """Return the weight matrices ``alpha`` and ``l1`` act on (tied ones once)."""
-        return [m.weight for m in self.modules() if isinstance(m, nn.Linear)]
+        return [
+            m.weight
+            for m in self.modules()
+            if isinstance(m, nn.Linear)
+            or (isinstance(m, InputMajorLinear) and m.source is None)
+        ]
 
     def decayed_weights(self):
         """Return the weight matrices ``alpha`` decays."""

@@ -9,6 +9,8 @@ weight, with a bias of its own. The weight belongs to the encoder only: once in
 from torch import nn
 from torch.nn import functional as F
 
+from .layers import InputMajorLinear
+
 
 class TiedLinear(nn.Module):
     """``x @ source.weight + bias``: a linear map tied to ``source``, transposed.
@@ -59,4 +61,9 @@ def mirrored_pairs(encoder, decoder):
 def tie(encoder, decoder):
     """Replace the decoder's linear layers by :class:`TiedLinear` layers, in place."""
     for owner, attribute, source in mirrored_pairs(encoder, decoder):
-        setattr(owner, attribute, TiedLinear(source, getattr(owner, attribute).bias))
+        layer = getattr(owner, attribute)
+        if isinstance(layer, InputMajorLinear):  # P, stored as the encoder's
+            tied = InputMajorLinear(layer.in_features, layer.out_features, source)
+        else:
+            tied = TiedLinear(source, layer.bias)
+        setattr(owner, attribute, tied)

@@ -20,7 +20,6 @@ from sklearn.decomposition import PCA
 from .._data.rows import Rows
 from .._data.sources import chunks
 from .._devices import float64_device, move
-from .._nn.tying import TiedLinear
 
 #: Level of the paired t-test a trained model must pass to replace the start.
 ALPHA = 0.05
@@ -87,8 +86,9 @@ def _covariance_pca(rows, n_components):
 def anchor_to_pca(module, rows, random_state=None):
     """Set the PCA layers of an anchored ``module`` to PCA of ``rows``.
 
-    The encoder's layer maps ``x`` to ``P (x - m)``, the decoder's ``z`` to
-    ``m + P^T z``; computed in float64, stored in the module's dtype.
+    The encoder maps ``x`` to ``P (x - m)``, the decoder ``z`` to ``m + P^T z``:
+    ``P`` in the PCA layers, the offsets in the output layers' biases (the
+    skips have none); computed in float64, stored in the module's dtype.
     """
     encoder, decoder = module.encoder.pca, module.decoder.pca
     mean, components = pca_of_rows(rows, encoder.out_features, random_state)
@@ -101,10 +101,10 @@ def anchor_to_pca(module, rows, random_state=None):
             return move(t, weight.device, weight.dtype)
 
         encoder.weight.copy_(like(P))
-        encoder.bias.copy_(like(-(P @ m)))
-        if not isinstance(decoder, TiedLinear):  # tied: P^T is the encoder's P
-            decoder.weight.copy_(like(P.T))
-        decoder.bias.copy_(like(m))
+        module.encoder.out.bias.copy_(like(-(P @ m)))
+        if decoder.source is None:  # tied: the decoder's P is the encoder's
+            decoder.weight.copy_(like(P))  # stored (n_components, n_features)
+        module.decoder.out.bias.copy_(like(m))
 
 
 def copy_state(module):
