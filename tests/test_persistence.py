@@ -705,7 +705,7 @@ def test_save_takes_equal_or_runtime_values_as_they_are_now(tmp_path):
 
 @pytest.mark.parametrize("name, key", [("format-2.0", ""), ("format-2.0-vae", "vae_")])
 def test_a_saved_file_loads_and_trains_on_exactly(tmp_path, name, key):
-    # Written by skae at the commit that added these files: an
+    # Written by skae at commit 7c84df4 (the parent of the one adding them): an
     # AutoencoderTransformer started at PCA, with dropout and an exponential
     # schedule, and a VariationalAutoencoderTransformer, each fitted on these
     # rows. Codes after loading and after one more epoch are those that code
