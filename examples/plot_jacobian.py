@@ -30,7 +30,7 @@ from skae import AutoencoderTransformer
 from skae.plotting import plot_jacobian
 
 X, y = load_digits(return_X_y=True)
-ae = AutoencoderTransformer(n_components=4, max_iter=60, random_state=0).fit(X)
+ae = AutoencoderTransformer(n_components=4, random_state=0).fit(X)
 J = ae.encoder_jacobian(X)
 print(f"Jacobians: {J.shape} (images, code units, pixels)")
 

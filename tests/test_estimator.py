@@ -562,10 +562,11 @@ def test_encoder_and_decoder_are_the_trained_torch_modules(digits):
     # Working on them in PyTorch changes what transform gives, in float64 too.
     before = ae.transform(digits)
     with torch.no_grad():
-        # The code is the sum of the PCA layer's and the stack's outputs.
-        for layer in (ae.encoder_.out, ae.encoder_.pca):
-            layer.weight.mul_(2.0)
-            layer.bias.mul_(2.0)
+        # The code is the sum of the PCA layer's and the stack's outputs
+        # (the output layer's bias holds the PCA layer's offset).
+        for tensor in (ae.encoder_.out.weight, ae.encoder_.out.bias):
+            tensor.mul_(2.0)
+        ae.encoder_.pca.weight.mul_(2.0)
     assert_allclose(ae.transform(digits), 2 * before, rtol=1e-5, atol=1e-5)
     with pytest.raises(NotFittedError):
         _ = AutoencoderTransformer().encoder_
