@@ -105,7 +105,6 @@ class Keeper(Callback):
         self.bar_ = math.inf
         self.start_ = self.judged_rows_ = None
         self.error_, self.kept_start_, self.losses_ = None, False, []
-        self.valid_losses_, self.best_losses_ = [], None
         self.own_call_ = False
         # The rows the start and the trained weights are judged on: those
         # fit_loop validates on (the split is drawn once), or training rows.
@@ -131,7 +130,6 @@ class Keeper(Callback):
     def end(self):
         """Release what the call held: the rows and the starting weights."""
         self.judged_rows_ = self.start_ = self.interrupt = None
-        self.valid_losses_, self.best_losses_ = [], None
 
     def on_train_begin(self, net, X=None, **kwargs):
         if self.interrupt is None:  # a call not run by train: net_ used directly
@@ -145,8 +143,6 @@ class Keeper(Callback):
             "best_weights_",
             "start_",
             "judged_rows_",
-            "valid_losses_",
-            "best_losses_",
         )
         return {k: None if k in transient else v for k, v in vars(self).items()}
 
@@ -159,15 +155,12 @@ class Keeper(Callback):
         if self.start_pending_:
             self._score_start(net)
             self.start_pending_ = False
-        self.valid_losses_ = []
         if self.restarts_pending_:
             net.history.record("restart", self.restarts_pending_)
             self.restarts_pending_ = 0
 
-    def on_batch_end(self, net, batch=None, training=False, row_losses=None, **kwargs):
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
         if not training:
-            if self.holdout and row_losses is not None:
-                self.valid_losses_.append(row_losses)
             return
         # Read back what skorch recorded: no second device synchronization.
         value = net.history[-1]["batches"][-1]["train_loss"]
@@ -194,7 +187,6 @@ class Keeper(Callback):
             self.best_epoch_, self.best_score_ = row["epoch"], score
             if self.holdout:
                 self.best_weights_ = copy_state(net.module_)
-                self.best_losses_ = self.valid_losses_
         else:
             self.misses_ += 1
             self.stopped_ = self.misses_ >= self.patience
@@ -246,11 +238,7 @@ class Keeper(Callback):
         if self.holdout and self.start_ is not None and self.best_epoch_ == self.first_:
             self.error_, self.kept_start_ = self.start_[1], True
             return
-        self.valid_losses_ = []
-        if self.holdout and self.best_losses_:  # from the best epoch's validation
-            losses, self.best_losses_ = torch.cat(self.best_losses_).cpu(), None
-        else:
-            losses = row_losses(net, self.judged_rows_)
+        losses = row_losses(net, self.judged_rows_)
         self.error_ = float(losses.mean())
         if self.start_ is None:
             return

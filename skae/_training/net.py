@@ -25,7 +25,6 @@ from .loop import Keeper
 from .monitor import GradientMonitor, LearningRateMonitor
 from .objective import Objective
 from .schedules import make_scheduler
-from .start import losses_of_rows
 
 
 class AutoencoderNet(NeuralNet):
@@ -145,9 +144,7 @@ class AutoencoderNet(NeuralNet):
         with torch.no_grad():
             output = self.module_.parts(Xi, jacobian=self.criterion_.needs_jacobian)
             loss = self.get_loss(output, None, X=Xi, training=False)
-            # Each row's loss, for the keeper: the best epoch's need no second pass.
-            rows = losses_of_rows(self.criterion_, Xi, output)
-        return {"loss": loss, "y_pred": output.reconstruction, "row_losses": rows}
+        return {"loss": loss, "y_pred": output.reconstruction}
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """The objective's loss; its terms kept, detached, in ``terms_``."""
