@@ -112,6 +112,7 @@ BENCHMARKS = {
     "memory": "python benchmarks/memory.py",
     "family": "python benchmarks/family.py",
     "pca_time": "python benchmarks/pca_time.py",
+    "pca_start_cost": "python benchmarks/pca_start_cost.py",
     "downstream": "python benchmarks/downstream.py",
 }
 

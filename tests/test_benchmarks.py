@@ -19,7 +19,16 @@ def _has_gpu():
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "script",
-    ["speed", "strategies", "memory", "gpu", "family", "pca_time", "downstream"],
+    [
+        "speed",
+        "strategies",
+        "memory",
+        "gpu",
+        "family",
+        "pca_time",
+        "pca_start_cost",
+        "downstream",
+    ],
 )
 def test_benchmark_script_quick_run(script, tmp_path):
     if script == "gpu" and not _has_gpu():
