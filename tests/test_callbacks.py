@@ -441,6 +441,11 @@ def test_vanishing_check_reads_the_modules_span_and_grace():
     assert monitor.diagnose(history[:1]) == []
     monitor = _monitor(names, span=("encoder.0", "encoder.1"), grace=0)
     assert [w for w, _ in monitor.diagnose(history[:1])] == [VanishingGradientWarning]
+    # A span of one layer (a PCA start with one hidden layer) has no depth:
+    # a layer is not compared with itself, even with no gradient at all.
+    still = [{**row, "grad_norms": dict.fromkeys(names, 0.0)} for row in history]
+    monitor = _monitor(names, span=("encoder.0", "encoder.0"), grace=0)
+    assert monitor.diagnose(still) == []
 
 
 def test_anchored_model_spans_its_encoders_hidden_layers():

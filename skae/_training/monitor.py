@@ -156,6 +156,8 @@ class GradientMonitor(Callback):
             message = advice.exploding(what, remedies[ExplodingGradientWarning])
             return [(ExplodingGradientWarning, message)]
         first, last = self.span_
+        if first == last:  # one layer (a PCA-started single hidden layer): no depth
+            return []
         i, j = self.layer_names_.index(first), self.layer_names_.index(last)
         kept = [row.get("epoch", math.inf) > self.grace_ for row in rows]
         recent = norms[kept][-10:]
