@@ -236,7 +236,7 @@ class BaseAutoencoder(FittedMixin, ClassNamePrefixFeaturesOutMixin, BaseEstimato
                 noise=self.noise,
                 noise_level=self.noise_level,
                 tied_weights=self.tied_weights,
-                n_nonzero_coefs=getattr(self, "n_nonzero_coefs", None),  # VAE: None
+                n_nonzero_coefs=self.n_nonzero_coefs,
             ),
             objective_params=self._objective_params(),
             solver=self.solver,

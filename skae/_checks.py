@@ -109,7 +109,7 @@ def check_params(est):
             f"{est.n_features_in_}: the code cannot be wider than the input. "
             "Choose a smaller n_components."
         )
-    k = getattr(est, "n_nonzero_coefs", None)  # the VAE's code is dense
+    k = est.n_nonzero_coefs
     if k is not None and k > est.n_components:
         raise ValueError(
             f"n_nonzero_coefs={k} must be <= n_components={est.n_components}: "

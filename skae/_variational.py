@@ -113,6 +113,8 @@ class VariationalAutoencoderTransformer(BaseAutoencoder):
     _module = variational.VariationalAutoencoder
     #: init="pca" starts a plain model at PCA; a posterior cannot start there.
     _pca_init = False
+    #: Not a parameter: the posterior's mean is a dense code.
+    n_nonzero_coefs = None
 
     def __init__(
         self,

@@ -138,12 +138,7 @@ class Keeper(Callback):
 
     def __getstate__(self):
         # Copies of weights and rows are the call's, not the model's.
-        transient = (
-            "lowest_state_",
-            "best_weights_",
-            "start_",
-            "judged_rows_",
-        )
+        transient = ("lowest_state_", "best_weights_", "start_", "judged_rows_")
         return {k: None if k in transient else v for k, v in vars(self).items()}
 
     def on_epoch_begin(self, net, **kwargs):

@@ -115,20 +115,16 @@ def copy_state(module):
 def row_losses(net, rows):
     """Each row's reconstruction loss (mean over features), float64, eval mode."""
     module, losses, done = net.module_, torch.empty(len(rows), dtype=torch.float64), 0
+    reconstruction = net.criterion_.terms[0][0]
     module.eval()
     with torch.no_grad():
         for X, _ in net.get_iterator(rows, training=False):
-            batch = losses_of_rows(net.criterion_, X, module.parts(X))
+            values = reconstruction.values(X, module.parts(X))
+            host = float64_device(values.device)  # MPS has no float64
+            batch = move(values, host, torch.float64).mean(dim=1)
             losses[done : done + len(batch)] = batch
             done += len(batch)
     return losses
-
-
-def losses_of_rows(criterion, X, output):
-    """The reconstruction loss of each row of a batch (mean over features), float64."""
-    values = criterion.terms[0][0].values(X, output)
-    host = float64_device(values.device)  # MPS has no float64
-    return move(values, host, torch.float64).mean(dim=1)
 
 
 def spaced_rows(data, max_rows=4096):
